@@ -1,0 +1,273 @@
+//! `weir echo`: a backend compatible with the Gateway API conformance echo server
+//! (echo-basic), used by tests, the conformance harness, benchmarks and the quickstart.
+//!
+//! Its JSON reply has the same fields, from the same environment variables: `path` (the
+//! request-target as received, query included), `host`, `method`, `proto`, `headers`
+//! (canonical names → values, Host excluded), `namespace`, `ingress`, `service`, `pod` and
+//! `httpPort`. It also honours `X-Echo-Set-Header`, `/status/NNN`, `?delay=`, `/health` and
+//! `/ws` (a websocket echo).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+/// Identity of the "pod", as the downward API would give it.
+#[derive(Debug, Clone, Default)]
+pub struct EchoIdentity {
+    pub pod: String,
+    pub namespace: String,
+    pub ingress: String,
+    pub service: String,
+    pub http_port: String,
+}
+
+impl EchoIdentity {
+    /// Reads `POD_NAME`, `NAMESPACE`, `INGRESS_NAME`, `SERVICE_NAME` and `HTTP_PORT`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        EchoIdentity {
+            pod: var("POD_NAME"),
+            namespace: var("NAMESPACE"),
+            ingress: var("INGRESS_NAME"),
+            service: var("SERVICE_NAME"),
+            http_port: std::env::var("HTTP_PORT").unwrap_or_else(|_| "3000".into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EchoReply<'a> {
+    path: &'a str,
+    host: &'a str,
+    method: &'a str,
+    proto: &'a str,
+    headers: std::collections::BTreeMap<String, Vec<String>>,
+    namespace: &'a str,
+    ingress: &'a str,
+    service: &'a str,
+    pod: &'a str,
+    http_port: &'a str,
+}
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `x-header-set` → `X-Header-Set`.
+pub fn canonical_header_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        upper = c == '-';
+    }
+    out
+}
+
+/// Serves the echo protocol on `listener` (HTTP/1.1 and h2c prior knowledge) forever.
+pub async fn serve(listener: TcpListener, id: Arc<EchoIdentity>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let id = id.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let id = id.clone();
+                async move { Ok::<_, Infallible>(handle(req, &id).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// Binds `addr` and serves it.
+pub async fn run(addr: SocketAddr, id: EchoIdentity) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    serve(listener, Arc::new(id)).await;
+    Ok(())
+}
+
+async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<Bytes>> {
+    let target = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let path = req.uri().path().replace("//", "/");
+    if path == "/health" {
+        return plain(StatusCode::OK, "OK");
+    }
+    if let Some(code) = target.strip_prefix("/status/") {
+        return match code.parse::<u16>().ok().filter(|_| code.len() == 3).and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(s) => plain(s, ""),
+            None => plain(StatusCode::BAD_REQUEST, ""),
+        };
+    }
+    if path == "/ws" && req.headers().contains_key(header::UPGRADE) {
+        return websocket(&mut req);
+    }
+    if let Some(d) = query_value(req.uri().query(), "delay") {
+        match parse_go_duration(&d) {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let body = serde_json::json!({ "message": format!("invalid delay {d:?}") }).to_string();
+                return json(StatusCode::INTERNAL_SERVER_ERROR, body.into_bytes(), &HeaderMap::new());
+            }
+        }
+    }
+    let host = match req.uri().authority() {
+        Some(a) if req.version() == Version::HTTP_2 => a.as_str().to_owned(),
+        _ => req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned(),
+    };
+    let mut headers = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (name, value) in req.headers() {
+        if name == header::HOST {
+            continue;
+        }
+        headers
+            .entry(canonical_header_name(name.as_str()))
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let proto = match req.version() {
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let reply = EchoReply {
+        path: &target,
+        host: &host,
+        method: req.method().as_str(),
+        proto,
+        headers,
+        namespace: &id.namespace,
+        ingress: &id.ingress,
+        service: &id.service,
+        pod: &id.pod,
+        http_port: &id.http_port,
+    };
+    let mut body = Vec::with_capacity(512);
+    let mut ser = serde_json::Serializer::with_formatter(&mut body, serde_json::ser::PrettyFormatter::with_indent(b" "));
+    let _ = reply.serialize(&mut ser);
+    json(StatusCode::OK, body, req.headers())
+}
+
+/// `X-Echo-Set-Header: Name:Value,Other:Value` becomes response headers.
+fn json(status: StatusCode, body: Vec<u8>, req_headers: &HeaderMap) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    for v in req_headers.get_all("x-echo-set-header").iter().filter_map(|v| v.to_str().ok()) {
+        for pair in v.split(',') {
+            let Some((name, value)) = pair.split_once(':') else { continue };
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.trim().as_bytes()), HeaderValue::from_str(value.trim())) {
+                h.append(n, v);
+            }
+        }
+    }
+    resp
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp
+}
+
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// A Go duration: `1h2m3s`, `500ms`, `1.5s`, `100us`.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Accepts a websocket upgrade on `/ws` and echoes every message back.
+fn websocket(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        let (mut tx, mut rx) = ws.split();
+        while let Some(Ok(msg)) = rx.next().await {
+            if msg.is_close() {
+                break;
+            }
+            if (msg.is_text() || msg.is_binary()) && tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut resp = plain(StatusCode::SWITCHING_PROTOCOLS, "");
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert("sec-websocket-accept", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonicalized_like_go() {
+        assert_eq!(canonical_header_name("x-header-set"), "X-Header-Set");
+        assert_eq!(canonical_header_name("content-type"), "Content-Type");
+        assert_eq!(canonical_header_name("X-ECHO"), "X-Echo");
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("bogus"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+}

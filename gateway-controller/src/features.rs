@@ -1,0 +1,40 @@
+//! The Gateway API features Weir claims in `GatewayClass.status.supportedFeatures`.
+//!
+//! A feature is listed only when the proxy implements it and a test drives real traffic
+//! through it; the conformance harness runs exactly the tests these names enable.
+
+/// Sorted, as the GatewayClass status lists them.
+pub fn supported_features() -> &'static [&'static str] {
+    &[
+        "Gateway",
+        "GatewayHTTPListenerIsolation",
+        "GatewayPort8080",
+        "HTTPRoute",
+        "HTTPRoute303RedirectStatusCode",
+        "HTTPRoute307RedirectStatusCode",
+        "HTTPRoute308RedirectStatusCode",
+        "HTTPRouteBackendProtocolH2C",
+        "HTTPRouteBackendProtocolWebSocket",
+        "HTTPRouteBackendRequestHeaderModification",
+        "HTTPRouteHostRewrite",
+        "HTTPRouteMethodMatching",
+        "HTTPRouteNamedRouteRule",
+        "HTTPRouteParentRefPort",
+        "HTTPRoutePathRedirect",
+        "HTTPRoutePathRewrite",
+        "HTTPRoutePortRedirect",
+        "HTTPRouteQueryParamMatching",
+        "HTTPRouteResponseHeaderModification",
+        "HTTPRouteSchemeRedirect",
+        "ReferenceGrant",
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn features_are_sorted_and_unique() {
+        let f = super::supported_features();
+        assert!(f.windows(2).all(|w| w[0] < w[1]), "{f:?}");
+    }
+}

@@ -1,0 +1,118 @@
+//! The standalone control loop: Source → translate → dataplane, with status flowing back to
+//! the admin endpoint.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use weir_proxy::{Dataplane, ProxyConfig};
+use weir_store::manifest::Diagnostic;
+use weir_store::{NsName, Snapshot, SourceUpdate};
+
+use crate::addresses::AddressPool;
+use crate::status::{Condition, Statuses, StatusStore};
+use crate::translate::{translate, TranslateContext};
+
+/// What the admin endpoint shows: the latest published state.
+#[derive(Default)]
+pub struct Published {
+    pub snapshot: Arc<Snapshot>,
+    pub statuses: Statuses,
+    pub diagnostics: Arc<Vec<Diagnostic>>,
+    pub config: Arc<ProxyConfig>,
+    pub version: u64,
+    pub ready: bool,
+    /// Source revision this state was built from.
+    pub revision: u64,
+}
+
+pub type SharedState = Arc<ArcSwap<Published>>;
+
+pub struct Runtime {
+    pub dataplane: Arc<Dataplane>,
+    pub state: SharedState,
+    pub controller_name: String,
+    pub pool: AddressPool,
+}
+
+impl Runtime {
+    /// Runs until the source closes. Each source update is translated and applied; a failed
+    /// bind is retried every second.
+    pub async fn run(mut self, mut rx: watch::Receiver<SourceUpdate>) {
+        let mut statuses_store = StatusStore::default();
+        let mut last_config: Option<ProxyConfig> = None;
+        let mut version = 0u64;
+        loop {
+            let update = rx.borrow_and_update().clone();
+            let started = Instant::now();
+            let ctx = TranslateContext {
+                controller_name: self.controller_name.clone(),
+                assigned_addresses: self.pool.assign(&update.snapshot).clone(),
+            };
+            let mut t = translate(&update.snapshot, &ctx);
+            let mut bind_errors = HashMap::new();
+            if last_config.as_ref() != Some(&t.config) || self.state.load().version == 0 {
+                version += 1;
+                match self.dataplane.apply(t.config.clone(), version).await {
+                    Ok(report) => {
+                        bind_errors = report.bind_errors;
+                        last_config = Some(t.config.clone());
+                    }
+                    Err(e) => tracing::error!(error = %e, "dataplane refused the config; the previous config keeps serving"),
+                }
+            }
+            mark_bind_errors(&mut t.statuses, &t.config, &bind_errors);
+            statuses_store.stamp(&mut t.statuses, &now_rfc3339());
+            let elapsed = started.elapsed();
+            if let Some(changed) = update.changed_at {
+                tracing::debug!(version, revision = update.revision, since_change = ?changed.elapsed(), translate_and_apply = ?elapsed, "config applied");
+            }
+            self.state.store(Arc::new(Published {
+                snapshot: update.snapshot.clone(),
+                statuses: t.statuses,
+                diagnostics: update.diagnostics.clone(),
+                config: Arc::new(t.config),
+                version,
+                ready: true,
+                revision: update.revision,
+            }));
+            let retry = !bind_errors.is_empty();
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(Duration::from_secs(1)), if retry => {
+                    last_config = None; // re-apply so the binds are tried again
+                }
+            }
+        }
+    }
+}
+
+/// Status is the truth: a listener whose socket could not be bound is not programmed.
+fn mark_bind_errors(statuses: &mut Statuses, config: &ProxyConfig, errors: &HashMap<SocketAddr, String>) {
+    for (addr, err) in errors {
+        let Some(l) = config.listeners.iter().find(|l| l.address == *addr) else { continue };
+        for host in &l.hosts {
+            // host.name is namespace/gateway/listener.
+            let mut parts = host.name.splitn(3, '/');
+            let (Some(ns), Some(gw), Some(listener)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let Some(gs) = statuses.gateways.get_mut(&NsName::new(ns, gw)) else { continue };
+            let Some(ls) = gs.listeners.iter_mut().find(|x| x.name == listener) else { continue };
+            let generation = ls.conditions.first().map_or(0, |c| c.observed_generation);
+            let msg = format!("cannot listen on {addr}: {err}");
+            crate::translate::set(&mut ls.conditions, Condition::new("Accepted", false, "PortUnavailable", msg.clone(), generation));
+            crate::translate::set(&mut ls.conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
+            let any = gs.listeners.iter().any(|l| l.conditions.iter().any(|c| c.type_ == "Programmed" && c.is_true()));
+            if !any {
+                let reason = if err.contains("Cannot assign requested address") { "AddressNotUsable" } else { "Invalid" };
+                crate::translate::set(&mut gs.conditions, Condition::new("Programmed", false, reason, format!("no listener could be bound: {err}"), generation));
+            }
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()).to_string()
+}

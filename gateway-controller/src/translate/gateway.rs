@@ -1,0 +1,238 @@
+//! GatewayClasses and Gateways: which are ours, their listeners' validity, conflicts,
+//! addresses, and the conditions the spec asks for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use gateway_api::gateways::{Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From};
+use weir_store::{NsName, Snapshot};
+
+use super::{LabelSelector, TranslateContext};
+use crate::features::supported_features;
+use crate::status::{Condition, FeatureName, GatewayClassStatus, RouteGroupKind, GROUP};
+
+/// Route kinds each listener protocol can carry, in the order reported.
+fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
+    match protocol {
+        "HTTP" => &["HTTPRoute"],
+        _ => &[],
+    }
+}
+
+/// Which namespaces may attach routes to a listener.
+pub(crate) enum AllowedNamespaces {
+    Same,
+    All,
+    Selector(LabelSelector),
+}
+
+/// A listener after validation.
+pub(crate) struct ListenerModel<'a> {
+    pub spec: &'a GatewayListeners,
+    pub supported_kinds: Vec<RouteGroupKind>,
+    pub namespaces: AllowedNamespaces,
+    /// Accepted, Programmed, ResolvedRefs and Conflicted, before routes are counted.
+    pub conditions: Vec<Condition>,
+    /// The listener will be served: accepted, not conflicted, refs resolved.
+    pub serving: bool,
+    pub attached_routes: i32,
+}
+
+/// A Gateway of ours after validation.
+pub(crate) struct GatewayModel<'a> {
+    pub id: NsName,
+    pub gw: &'a Gateway,
+    pub generation: i64,
+    pub addresses: Vec<IpAddr>,
+    /// Why the Gateway as a whole is not accepted (reason, message).
+    pub rejected: Option<(&'static str, String)>,
+    pub address_problem: Option<(&'static str, String)>,
+    pub listeners: Vec<ListenerModel<'a>>,
+}
+
+pub(crate) fn translate_gateway_classes(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+) -> (BTreeMap<String, GatewayClassStatus>, BTreeMap<String, bool>) {
+    let mut statuses = BTreeMap::new();
+    let mut accepted = BTreeMap::new();
+    for (id, gc) in &snapshot.gateway_classes {
+        if gc.spec.controller_name != ctx.controller_name {
+            continue;
+        }
+        let generation = gc.metadata.generation.unwrap_or(0);
+        let cond = match &gc.spec.parameters_ref {
+            Some(p) => Condition::new(
+                "Accepted",
+                false,
+                "InvalidParameters",
+                format!("parametersRef {}/{} {}: weir reads no GatewayClass parameters of this kind", p.group, p.kind, p.name),
+                generation,
+            ),
+            None => Condition::new("Accepted", true, "Accepted", "Accepted by weir", generation),
+        };
+        accepted.insert(id.name.clone(), cond.is_true());
+        let supported_features = supported_features().iter().map(|f| FeatureName { name: (*f).into() }).collect();
+        statuses.insert(id.name.clone(), GatewayClassStatus { conditions: vec![cond], supported_features });
+    }
+    (statuses, accepted)
+}
+
+pub(crate) fn model_gateways<'a>(
+    snapshot: &'a Snapshot,
+    ctx: &TranslateContext,
+    classes: &BTreeMap<String, bool>,
+) -> Vec<GatewayModel<'a>> {
+    let mut out = Vec::new();
+    for (id, gw) in &snapshot.gateways {
+        let Some(class_accepted) = classes.get(&gw.spec.gateway_class_name) else {
+            continue; // not ours
+        };
+        let generation = gw.metadata.generation.unwrap_or(0);
+        let mut rejected = None;
+        if !class_accepted {
+            rejected = Some(("Invalid", format!("GatewayClass {} is not accepted", gw.spec.gateway_class_name)));
+        }
+        if let Some(p) = gw.spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) {
+            rejected = Some((
+                "InvalidParameters",
+                format!("infrastructure.parametersRef {}/{} {}: weir reads no parameters of this kind", p.group, p.kind, p.name),
+            ));
+        }
+        let (addresses, address_problem) = gateway_addresses(gw, &id, ctx);
+        if let Some(("UnsupportedAddress", msg)) = &address_problem {
+            rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
+        }
+        let listeners = model_listeners(snapshot, gw, generation);
+        out.push(GatewayModel { id: id.clone(), gw, generation, addresses, rejected, address_problem, listeners });
+    }
+    out
+}
+
+fn gateway_addresses(gw: &Gateway, id: &NsName, ctx: &TranslateContext) -> (Vec<IpAddr>, Option<(&'static str, String)>) {
+    let mut ips = Vec::new();
+    for a in gw.spec.addresses.iter().flatten() {
+        let ty = a.r#type.as_deref().unwrap_or("IPAddress");
+        match (ty, a.value.as_deref()) {
+            ("IPAddress", Some(v)) if !v.is_empty() => match v.parse() {
+                Ok(ip) => ips.push(ip),
+                Err(_) => return (vec![], Some(("UnsupportedAddress", format!("{v:?} is not an IP address")))),
+            },
+            // An address with a type and no value asks the implementation to pick one.
+            ("IPAddress", _) => {}
+            (other, _) => {
+                return (vec![], Some(("UnsupportedAddress", format!("address type {other} is not supported; use IPAddress"))));
+            }
+        }
+    }
+    if ips.is_empty() {
+        match ctx.assigned_addresses.get(id) {
+            Some(ip) => ips.push(*ip),
+            None => return (vec![], Some(("AddressNotAssigned", "the address pool has no free address".into()))),
+        }
+    }
+    ips.sort();
+    ips.dedup();
+    (ips, None)
+}
+
+fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) -> Vec<ListenerModel<'a>> {
+    let listeners = &gw.spec.listeners;
+    // Protocol conflicts: listeners sharing a port must agree on the protocol. The first
+    // listener (in spec order) keeps the port; later ones are conflicted.
+    let mut port_owner: HashMap<i32, &str> = HashMap::new();
+    let mut out = Vec::new();
+    for l in listeners {
+        let mut conds = Vec::new();
+        let supported = kinds_for_protocol(&l.protocol);
+        let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(l, supported);
+        let conflict = match port_owner.get(&l.port) {
+            Some(p) if *p != l.protocol => Some(format!("port {} is already used by a listener with protocol {p}", l.port)),
+            Some(_) => None,
+            None => {
+                port_owner.insert(l.port, &l.protocol);
+                None
+            }
+        };
+        let protocol_ok = !supported.is_empty();
+        let accepted = if !protocol_ok {
+            Condition::new("Accepted", false, "UnsupportedProtocol", format!("protocol {} is not supported by weir yet; supported: HTTP", l.protocol), generation)
+        } else if let Some(msg) = &conflict {
+            // PortUnavailable: "the port is used by another listener" (ProtocolConflict).
+            Condition::new("Accepted", false, "PortUnavailable", msg.clone(), generation)
+        } else {
+            Condition::new("Accepted", true, "Accepted", "Listener is accepted", generation)
+        };
+        let resolved = if kinds_ok {
+            Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation)
+        } else {
+            Condition::new("ResolvedRefs", false, "InvalidRouteKinds", kinds_msg, generation)
+        };
+        let conflicted = match &conflict {
+            Some(msg) => Condition::new("Conflicted", true, "ProtocolConflict", msg.clone(), generation),
+            None => Condition::new("Conflicted", false, "NoConflicts", "No conflicts", generation),
+        };
+        let serving = accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty();
+        let programmed = if serving {
+            Condition::new("Programmed", true, "Programmed", "Listener is programmed", generation)
+        } else {
+            Condition::new("Programmed", false, "Invalid", "Listener is not served: see its other conditions", generation)
+        };
+        conds.extend([accepted, programmed, resolved, conflicted]);
+        out.push(ListenerModel {
+            spec: l,
+            supported_kinds: if protocol_ok { supported_kinds } else { vec![] },
+            namespaces: allowed_namespaces(l),
+            conditions: conds,
+            serving,
+            attached_routes: 0,
+        });
+    }
+    let _ = snapshot;
+    out
+}
+
+/// The listener's supported kinds and whether every kind it lists is valid.
+fn allowed_kinds(l: &GatewayListeners, supported: &[&str]) -> (Vec<RouteGroupKind>, bool, String) {
+    let rgk = |k: &str| RouteGroupKind { group: GROUP.into(), kind: k.into() };
+    let Some(kinds) = l.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
+        return (supported.iter().map(|k| rgk(k)).collect(), true, String::new());
+    };
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for k in kinds {
+        let group = k.group.as_deref().unwrap_or(GROUP);
+        if group == GROUP && supported.contains(&k.kind.as_str()) {
+            if !ok.iter().any(|r: &RouteGroupKind| r.kind == k.kind) {
+                ok.push(rgk(&k.kind));
+            }
+        } else {
+            bad.push(format!("{group}/{}", k.kind));
+        }
+    }
+    let msg = format!(
+        "route kinds {} are not supported on protocol {}; supported: {}",
+        bad.join(", "),
+        l.protocol,
+        supported.join(", ")
+    );
+    (ok, bad.is_empty(), msg)
+}
+
+fn allowed_namespaces(l: &GatewayListeners) -> AllowedNamespaces {
+    let ns = l.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
+    match ns.and_then(|n| n.from.clone()) {
+        Some(From::All) => AllowedNamespaces::All,
+        Some(From::Selector) => {
+            let sel = ns.and_then(|n| n.selector.as_ref());
+            AllowedNamespaces::Selector(LabelSelector {
+                match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
+                match_expressions: sel
+                    .and_then(|s| s.match_expressions.as_ref())
+                    .map(|es| es.iter().map(|e| (e.key.clone(), e.operator.clone(), e.values.clone().unwrap_or_default())).collect())
+                    .unwrap_or_default(),
+            })
+        }
+        Some(From::Same) | None => AllowedNamespaces::Same,
+    }
+}

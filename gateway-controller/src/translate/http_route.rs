@@ -1,0 +1,329 @@
+//! HTTPRoutes: attachment to listeners (parentRefs, allowedRoutes, hostnames), rules into
+//! precedence-ordered routes, filters, backends, and route parent status.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use gateway_api::httproutes::{
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersType as FT,
+    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
+    HttpRouteRulesMatchesQueryParamsType,
+};
+use k8s_openapi::jiff::Timestamp;
+use weir_proxy::config::{
+    BackendTarget, Cluster, Filter, HeaderModifier, PathMatch, PathRewrite, Redirect, Rewrite, Route, RouteMatch,
+    StringMatch, ValueMatch, WeightedBackend,
+};
+use weir_store::{NsName, Snapshot};
+
+use super::backend::{resolve_backend, BackendRefSpec, Unresolved};
+use super::gateway::{AllowedNamespaces, GatewayModel};
+use super::hostname::route_hostnames_on_listener;
+use super::{ListenerRoutes, TranslateContext};
+use crate::status::{Condition, ParentRef, RouteParentStatus, RouteStatus, GROUP};
+
+/// Precedence across every route on a virtual host; smaller sorts first (wins).
+/// (path kind, path length, method, header count, query count, age, name, rule, match)
+pub(crate) type SortKey = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>, Option<Timestamp>, NsName, usize, usize);
+
+/// One rule, translated once and shared by every listener the route attaches to.
+struct RuleModel {
+    matches: Vec<(RouteMatch, (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>))>,
+    filters: Vec<Filter>,
+    backends: Vec<WeightedBackend>,
+    name: Option<String>,
+}
+
+pub(crate) fn translate_http_route(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    id: &NsName,
+    route: &HttpRoute,
+    gateways: &mut [GatewayModel<'_>],
+    listener_routes: &mut HashMap<(usize, usize), ListenerRoutes>,
+    clusters: &mut BTreeMap<String, Cluster>,
+) -> RouteStatus {
+    let generation = route.metadata.generation.unwrap_or(0);
+    let created = route.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let mut unresolved = Vec::new();
+    let mut dropped = Vec::new();
+    let mut rules = Vec::new();
+    for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
+        match build_rule(snapshot, id, rule, clusters, &mut unresolved) {
+            Ok(r) => rules.push((ri, r)),
+            Err(why) => dropped.push(format!("Dropped Rule {ri}: {why}")),
+        }
+    }
+    let resolved_refs = match unresolved.first() {
+        None => Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation),
+        Some(first) => Condition::new(
+            "ResolvedRefs",
+            false,
+            first.reason,
+            unresolved.iter().map(|u: &Unresolved| u.message.as_str()).collect::<Vec<_>>().join("; "),
+            generation,
+        ),
+    };
+    let hostnames = route.spec.hostnames.clone().unwrap_or_default();
+    let mut status = RouteStatus::default();
+    let mut attached: HashSet<(usize, usize)> = HashSet::new();
+    for pr in route.spec.parent_refs.iter().flatten() {
+        let group = pr.group.as_deref().unwrap_or(GROUP);
+        let kind = pr.kind.as_deref().unwrap_or("Gateway");
+        let gw_ns = pr.namespace.as_deref().unwrap_or(&id.namespace);
+        if group != GROUP || kind != "Gateway" {
+            continue; // not a parent weir serves
+        }
+        let Some(gi) = gateways.iter().position(|g| g.id.namespace == gw_ns && g.id.name == pr.name) else {
+            continue; // not our Gateway: its controller writes this parent's status
+        };
+        let accepted = attach(snapshot, &mut gateways[gi], gi, id, pr, &hostnames, generation, !rules.is_empty(), &dropped, &mut attached, |li, hosts| {
+            let lr = listener_routes.entry((gi, li)).or_default();
+            for h in hosts {
+                let vhost = lr.vhosts.entry(h.clone()).or_default();
+                for (ri, rule) in &rules {
+                    for (mi, (m, key)) in rule.matches.iter().enumerate() {
+                        let name = match &rule.name {
+                            Some(n) => format!("{id}/{n}/{mi}"),
+                            None => format!("{id}/rule{ri}/{mi}"),
+                        };
+                        let sort = (key.0, key.1, key.2, key.3, key.4, created, id.clone(), *ri, mi);
+                        vhost.push((sort, Route { name, matcher: m.clone(), filters: rule.filters.clone(), backends: rule.backends.clone() }));
+                    }
+                }
+            }
+        });
+        let mut conditions = vec![accepted, resolved_refs.clone()];
+        if !dropped.is_empty() && !rules.is_empty() {
+            conditions.push(Condition::new("PartiallyInvalid", true, "UnsupportedValue", dropped.join("; "), generation));
+        }
+        status.parents.push(RouteParentStatus {
+            parent_ref: ParentRef {
+                group: group.into(),
+                kind: kind.into(),
+                namespace: pr.namespace.clone(),
+                name: pr.name.clone(),
+                section_name: pr.section_name.clone(),
+                port: pr.port,
+            },
+            controller_name: ctx.controller_name.clone(),
+            conditions,
+        });
+    }
+    status
+}
+
+/// Attaches a route to the listeners a parentRef selects. `serve` is called for each
+/// served listener with the hostnames the route answers there. Returns the Accepted condition.
+#[allow(clippy::too_many_arguments)]
+fn attach(
+    snapshot: &Snapshot,
+    g: &mut GatewayModel<'_>,
+    gi: usize,
+    route_id: &NsName,
+    pr: &HttpRouteParentRefs,
+    hostnames: &[String],
+    generation: i64,
+    has_rules: bool,
+    dropped: &[String],
+    attached: &mut HashSet<(usize, usize)>,
+    mut serve: impl FnMut(usize, &[String]),
+) -> Condition {
+    let no = |reason: &str, msg: String| Condition::new("Accepted", false, reason, msg, generation);
+    let candidates: Vec<usize> = (0..g.listeners.len())
+        .filter(|&li| {
+            let l = g.listeners[li].spec;
+            pr.section_name.as_ref().is_none_or(|s| *s == l.name) && pr.port.is_none_or(|p| p == l.port)
+        })
+        .collect();
+    if candidates.is_empty() {
+        let what = match (&pr.section_name, pr.port) {
+            (Some(s), Some(p)) => format!("listener {s:?} on port {p}"),
+            (Some(s), None) => format!("listener {s:?}"),
+            (None, Some(p)) => format!("a listener on port {p}"),
+            (None, None) => "any listener".into(),
+        };
+        return no("NoMatchingParent", format!("Gateway {} has no {what}", g.id));
+    }
+    if !has_rules {
+        return no("UnsupportedValue", format!("no rule can be served: {}", dropped.join("; ")));
+    }
+    let allowed: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&li| {
+            let l = &g.listeners[li];
+            let ns_ok = match &l.namespaces {
+                AllowedNamespaces::Same => route_id.namespace == g.id.namespace,
+                AllowedNamespaces::All => true,
+                AllowedNamespaces::Selector(sel) => sel.matches(&snapshot.namespace_labels(&route_id.namespace)),
+            };
+            ns_ok && l.supported_kinds.iter().any(|k| k.kind == "HTTPRoute")
+        })
+        .collect();
+    if allowed.is_empty() {
+        return no("NotAllowedByListeners", format!("no listener of Gateway {} allows HTTPRoutes from namespace {}", g.id, route_id.namespace));
+    }
+    let mut any = false;
+    for li in allowed {
+        let l = &mut g.listeners[li];
+        let Some(hosts) = route_hostnames_on_listener(l.spec.hostname.as_deref(), hostnames) else { continue };
+        any = true;
+        if attached.insert((gi, li)) {
+            l.attached_routes += 1;
+        }
+        if l.serving {
+            serve(li, &hosts);
+        }
+    }
+    if !any {
+        return no("NoMatchingListenerHostname", format!("no hostname of the route intersects a listener hostname of Gateway {}", g.id));
+    }
+    Condition::new("Accepted", true, "Accepted", "Route is accepted", generation)
+}
+
+fn build_rule(
+    snapshot: &Snapshot,
+    id: &NsName,
+    rule: &HttpRouteRules,
+    clusters: &mut BTreeMap<String, Cluster>,
+    unresolved: &mut Vec<Unresolved>,
+) -> Result<RuleModel, String> {
+    let filters = convert_filters(rule.filters.as_deref().unwrap_or_default())?;
+    let mut backends = Vec::new();
+    for b in rule.backend_refs.iter().flatten() {
+        let spec = BackendRefSpec {
+            group: b.group.as_deref(),
+            kind: b.kind.as_deref(),
+            name: &b.name,
+            namespace: b.namespace.as_deref(),
+            port: b.port,
+        };
+        let target = match resolve_backend(snapshot, "HTTPRoute", &id.namespace, &spec, clusters) {
+            Ok(name) => BackendTarget::Cluster(name),
+            Err(u) => {
+                let reason = u.message.clone();
+                unresolved.push(u);
+                BackendTarget::Invalid { status: 500, reason }
+            }
+        };
+        let bfilters = match &b.filters {
+            None => Vec::new(),
+            Some(fs) => {
+                let fs: Vec<HttpRouteRulesFilters> = serde_json::to_value(fs)
+                    .and_then(serde_json::from_value)
+                    .map_err(|e| format!("backend filters: {e}"))?;
+                convert_filters(&fs)?
+            }
+        };
+        let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
+        backends.push(WeightedBackend { weight, target, filters: bfilters });
+    }
+    let default_match = [HttpRouteRulesMatches::default()];
+    let matches = match rule.matches.as_deref() {
+        None | Some([]) => &default_match[..],
+        Some(m) => m,
+    };
+    Ok(RuleModel { matches: matches.iter().map(convert_match).collect(), filters, backends, name: rule.name.clone() })
+}
+
+fn convert_match(m: &HttpRouteRulesMatches) -> (RouteMatch, (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>)) {
+    let (path, kind, len) = match &m.path {
+        None => (PathMatch::Prefix("/".into()), 2, 1),
+        Some(p) => {
+            let v = p.value.clone().unwrap_or_else(|| "/".into());
+            let len = v.len();
+            match p.r#type.clone().unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix) {
+                HttpRouteRulesMatchesPathType::Exact => (PathMatch::Exact(v), 0, len),
+                HttpRouteRulesMatchesPathType::RegularExpression => (PathMatch::Regex(v), 1, len),
+                HttpRouteRulesMatchesPathType::PathPrefix => {
+                    // `/foo/` and `/foo` match the same paths; rank them equally.
+                    let len = v.trim_end_matches('/').len().max(1);
+                    (PathMatch::Prefix(v), 2, len)
+                }
+            }
+        }
+    };
+    let headers: Vec<ValueMatch> = m
+        .headers
+        .iter()
+        .flatten()
+        .map(|h| ValueMatch {
+            name: h.name.to_ascii_lowercase(),
+            value: match h.r#type {
+                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => StringMatch::Regex(h.value.clone()),
+                _ => StringMatch::Exact(h.value.clone()),
+            },
+        })
+        .collect();
+    let query_params: Vec<ValueMatch> = m
+        .query_params
+        .iter()
+        .flatten()
+        .map(|q| ValueMatch {
+            name: q.name.clone(),
+            value: match q.r#type {
+                Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => StringMatch::Regex(q.value.clone()),
+                _ => StringMatch::Exact(q.value.clone()),
+            },
+        })
+        .collect();
+    let method = m.method.as_ref().map(|m| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+    let key = (kind, Reverse(len), if method.is_some() { 0 } else { 1 }, Reverse(headers.len()), Reverse(query_params.len()));
+    (RouteMatch { path, method, headers, query_params }, key)
+}
+
+/// Converts Gateway API filters; an unsupported filter drops the rule (with this reason).
+fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, String> {
+    let header_mod = |set: Vec<(String, String)>, add: Vec<(String, String)>, remove: Vec<String>| HeaderModifier { set, add, remove };
+    filters
+        .iter()
+        .map(|f| match f.r#type {
+            FT::RequestHeaderModifier => {
+                let m = f.request_header_modifier.as_ref().ok_or("requestHeaderModifier is missing")?;
+                Ok(Filter::RequestHeaders(header_mod(
+                    m.set.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.add.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.remove.clone().unwrap_or_default(),
+                )))
+            }
+            FT::ResponseHeaderModifier => {
+                let m = f.response_header_modifier.as_ref().ok_or("responseHeaderModifier is missing")?;
+                Ok(Filter::ResponseHeaders(header_mod(
+                    m.set.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.add.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.remove.clone().unwrap_or_default(),
+                )))
+            }
+            FT::RequestRedirect => {
+                let r = f.request_redirect.as_ref().ok_or("requestRedirect is missing")?;
+                use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
+                use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectScheme as S;
+                Ok(Filter::Redirect(Redirect {
+                    scheme: r.scheme.as_ref().map(|s| match s {
+                        S::Http => "http".to_owned(),
+                        S::Https => "https".to_owned(),
+                    }),
+                    hostname: r.hostname.clone(),
+                    port: r.port.and_then(|p| u16::try_from(p).ok()),
+                    path: r.path.as_ref().and_then(|p| match p.r#type {
+                        P::ReplaceFullPath => p.replace_full_path.clone().map(PathRewrite::Full),
+                        P::ReplacePrefixMatch => p.replace_prefix_match.clone().map(PathRewrite::Prefix),
+                    }),
+                    status: r.status_code.and_then(|c| u16::try_from(c).ok()).unwrap_or(302),
+                }))
+            }
+            FT::UrlRewrite => {
+                let r = f.url_rewrite.as_ref().ok_or("urlRewrite is missing")?;
+                use gateway_api::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
+                Ok(Filter::Rewrite(Rewrite {
+                    hostname: r.hostname.clone(),
+                    path: r.path.as_ref().and_then(|p| match p.r#type {
+                        P::ReplaceFullPath => p.replace_full_path.clone().map(PathRewrite::Full),
+                        P::ReplacePrefixMatch => p.replace_prefix_match.clone().map(PathRewrite::Prefix),
+                    }),
+                }))
+            }
+            ref other => Err(format!("filter type {other:?} is not supported yet")),
+        })
+        .collect()
+}

@@ -1,0 +1,186 @@
+//! `translate`: a pure function from a Snapshot to the dataplane config and every status.
+//!
+//! The same snapshot and context always give a byte-identical `ProxyConfig` and `Statuses`:
+//! iteration is over ordered maps, and nothing here reads a clock, a socket or a file.
+
+mod backend;
+mod gateway;
+pub mod hostname;
+mod http_route;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+use weir_proxy::config::{Listener, ListenerHost, ListenerProtocol, ProxyConfig, VirtualHost};
+use weir_store::{NsName, Snapshot};
+
+use crate::status::{Condition, GatewayAddress, GatewayStatus, ListenerStatus, Statuses};
+
+/// What translate needs besides the snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct TranslateContext {
+    /// Our GatewayClass controllerName.
+    pub controller_name: String,
+    /// Addresses the pool gave Gateways that have no `spec.addresses`.
+    pub assigned_addresses: BTreeMap<NsName, IpAddr>,
+}
+
+/// The result of one translation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translation {
+    pub config: ProxyConfig,
+    pub statuses: Statuses,
+}
+
+/// A Kubernetes label selector.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+    /// (key, operator, values)
+    pub match_expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl LabelSelector {
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|(k, op, vals)| match op.as_str() {
+                "In" => labels.get(k).is_some_and(|v| vals.contains(v)),
+                "NotIn" => labels.get(k).is_none_or(|v| !vals.contains(v)),
+                "Exists" => labels.contains_key(k),
+                "DoesNotExist" => !labels.contains_key(k),
+                _ => false,
+            })
+    }
+}
+
+/// Routes collected for one served Gateway listener, by request hostname.
+#[derive(Default)]
+pub(crate) struct ListenerRoutes {
+    pub vhosts: BTreeMap<String, Vec<(http_route::SortKey, weir_proxy::config::Route)>>,
+}
+
+pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
+    let (class_statuses, classes) = gateway::translate_gateway_classes(snapshot, ctx);
+    let mut gateways = gateway::model_gateways(snapshot, ctx, &classes);
+    let mut clusters = BTreeMap::new();
+    // (gateway index, listener index) → routes.
+    let mut listener_routes: HashMap<(usize, usize), ListenerRoutes> = HashMap::new();
+    let mut route_statuses = BTreeMap::new();
+    for (id, route) in &snapshot.http_routes {
+        let status = http_route::translate_http_route(
+            snapshot,
+            ctx,
+            id,
+            route,
+            &mut gateways,
+            &mut listener_routes,
+            &mut clusters,
+        );
+        if !status.parents.is_empty() {
+            route_statuses.insert(id.clone(), status);
+        }
+    }
+    let (listeners, gateway_statuses) = assemble(&gateways, listener_routes);
+    Translation {
+        config: ProxyConfig { listeners, clusters },
+        statuses: Statuses { gateway_classes: class_statuses, gateways: gateway_statuses, http_routes: route_statuses },
+    }
+}
+
+/// Builds sockets from served listeners and writes Gateway statuses.
+fn assemble(
+    gateways: &[gateway::GatewayModel<'_>],
+    mut listener_routes: HashMap<(usize, usize), ListenerRoutes>,
+) -> (Vec<Listener>, BTreeMap<NsName, GatewayStatus>) {
+    let mut sockets: BTreeMap<SocketAddr, Listener> = BTreeMap::new();
+    let mut statuses = BTreeMap::new();
+    for (gi, g) in gateways.iter().enumerate() {
+        let generation = g.generation;
+        let mut listener_statuses = Vec::new();
+        let mut any_serving = false;
+        for (li, l) in g.listeners.iter().enumerate() {
+            let mut conditions = l.conditions.clone();
+            let serving = l.serving && g.rejected.is_none() && !g.addresses.is_empty();
+            if serving {
+                let routes = listener_routes.remove(&(gi, li)).unwrap_or_default();
+                let virtual_hosts = routes
+                    .vhosts
+                    .into_iter()
+                    .map(|(hostname, mut rs)| {
+                        rs.sort_by(|a, b| a.0.cmp(&b.0));
+                        VirtualHost { hostname, routes: rs.into_iter().map(|(_, r)| r).collect() }
+                    })
+                    .collect();
+                let host = ListenerHost {
+                    name: format!("{}/{}", g.id, l.spec.name),
+                    hostname: l.spec.hostname.clone(),
+                    virtual_hosts,
+                };
+                for ip in &g.addresses {
+                    let Ok(port) = u16::try_from(l.spec.port) else { continue };
+                    let addr = SocketAddr::new(*ip, port);
+                    let socket = sockets.entry(addr).or_insert_with(|| Listener {
+                        address: addr,
+                        protocol: ListenerProtocol::Http,
+                        hosts: Vec::new(),
+                    });
+                    // Another Gateway sharing this address already serves this hostname.
+                    if let Some(other) = socket.hosts.iter().find(|h| h.hostname == host.hostname) {
+                        let msg = format!("{addr} hostname {} is already served by listener {}", host.hostname.as_deref().unwrap_or("(any)"), other.name);
+                        set(&mut conditions, Condition::new("Conflicted", true, "HostnameConflict", msg.clone(), generation));
+                        set(&mut conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
+                        continue;
+                    }
+                    socket.hosts.push(host.clone());
+                }
+            } else if l.serving {
+                let (reason, msg) = g
+                    .rejected
+                    .clone()
+                    .or_else(|| g.address_problem.clone())
+                    .unwrap_or(("Invalid", "Gateway is not served".into()));
+                let reason = if reason == "AddressNotAssigned" { "Pending" } else { "Invalid" };
+                set(&mut conditions, Condition::new("Programmed", false, reason, msg, generation));
+            }
+            any_serving |= conditions.iter().any(|c| c.type_ == "Programmed" && c.is_true());
+            listener_statuses.push(ListenerStatus {
+                name: l.spec.name.clone(),
+                supported_kinds: l.supported_kinds.clone(),
+                attached_routes: l.attached_routes,
+                conditions,
+            });
+        }
+        let valid = g.listeners.iter().filter(|l| l.conditions.iter().all(|c| c.type_ != "Accepted" || c.is_true())).count();
+        let accepted = match &g.rejected {
+            Some((reason, msg)) => Condition::new("Accepted", false, reason, msg.clone(), generation),
+            None if valid == g.listeners.len() => Condition::new("Accepted", true, "Accepted", "Gateway is accepted", generation),
+            None if valid > 0 => Condition::new("Accepted", true, "ListenersNotValid", format!("{} of {} listeners are not valid", g.listeners.len() - valid, g.listeners.len()), generation),
+            None => Condition::new("Accepted", false, "ListenersNotValid", "no listener is valid", generation),
+        };
+        let programmed = match (&g.address_problem, any_serving) {
+            (Some(("AddressNotAssigned", msg)), _) => Condition::new("Programmed", false, "AddressNotAssigned", msg.clone(), generation),
+            (_, true) => Condition::new("Programmed", true, "Programmed", "Gateway is programmed", generation),
+            (_, false) => Condition::new("Programmed", false, "Invalid", "no listener is programmed", generation),
+        };
+        statuses.insert(
+            g.id.clone(),
+            GatewayStatus {
+                addresses: g.addresses.iter().map(|ip| GatewayAddress { type_: "IPAddress".into(), value: ip.to_string() }).collect(),
+                conditions: vec![accepted, programmed],
+                listeners: listener_statuses,
+            },
+        );
+    }
+    (sockets.into_values().collect(), statuses)
+}
+
+/// Replaces the condition of the same type.
+pub(crate) fn set(conds: &mut Vec<Condition>, c: Condition) {
+    match conds.iter_mut().find(|x| x.type_ == c.type_) {
+        Some(x) => *x = c,
+        None => conds.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! The dataplane config model: what the proxy serves, and nothing about where it came from.
+//!
+//! `ProxyConfig` → sockets (`Listener`) → Gateway listeners by hostname (`ListenerHost`) →
+//! virtual hosts by request hostname → routes in precedence order → filters and a weighted
+//! backend group → clusters of endpoints. It is produced by the controller's `translate`, is
+//! plain data (serializable for `/config` and for remote proxies), and is compiled into fast
+//! lookup tables by `crate::route_table`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one proxy serves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConfig {
+    /// One per bound socket, sorted by address.
+    pub listeners: Vec<Listener>,
+    /// Upstream clusters by name (`namespace/service:port`).
+    pub clusters: BTreeMap<String, Cluster>,
+}
+
+/// A bound socket and what it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    pub address: SocketAddr,
+    pub protocol: ListenerProtocol,
+    /// The Gateway listeners that share this socket. A request is served only by the most
+    /// specific one whose hostname matches (listener isolation).
+    pub hosts: Vec<ListenerHost>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 and HTTP/2 prior knowledge (h2c), detected per connection.
+    Http,
+}
+
+/// One Gateway listener on a socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerHost {
+    /// `namespace/gateway/listener`, for logs and metrics.
+    pub name: String,
+    /// The listener's hostname (`foo.example.com` or `*.example.com`); `None` matches any.
+    pub hostname: Option<String>,
+    /// One per distinct request hostname pattern; `*` matches any host.
+    pub virtual_hosts: Vec<VirtualHost>,
+}
+
+/// The routes that answer one hostname pattern, in precedence order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualHost {
+    /// Exact (`foo.example.com`), wildcard (`*.example.com`) or `*` for any host.
+    pub hostname: String,
+    pub routes: Vec<Route>,
+}
+
+/// One match of one rule: the first route whose match succeeds serves the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// `namespace/route/rule/match` indices, for metrics and logs.
+    pub name: String,
+    #[serde(rename = "match")]
+    pub matcher: RouteMatch,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<Filter>,
+    pub backends: Vec<WeightedBackend>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteMatch {
+    pub path: PathMatch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<ValueMatch>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<ValueMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PathMatch {
+    Exact(String),
+    /// Segment-wise prefix: `/foo` matches `/foo` and `/foo/bar`, not `/foobar`.
+    Prefix(String),
+    Regex(String),
+}
+
+impl Default for PathMatch {
+    fn default() -> Self {
+        PathMatch::Prefix("/".into())
+    }
+}
+
+/// A header (name case-insensitive) or query parameter (name case-sensitive) match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueMatch {
+    pub name: String,
+    pub value: StringMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StringMatch {
+    Exact(String),
+    Regex(String),
+}
+
+/// Request and response processing, applied in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Filter {
+    RequestHeaders(HeaderModifier),
+    ResponseHeaders(HeaderModifier),
+    /// Answer with a redirect instead of forwarding.
+    Redirect(Redirect),
+    Rewrite(Rewrite),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderModifier {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PathRewrite {
+    Full(String),
+    /// Replace the part matched by the route's `Prefix` path match.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redirect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rewrite {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathRewrite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedBackend {
+    pub weight: u32,
+    pub target: BackendTarget,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackendTarget {
+    /// Forward to the named cluster.
+    Cluster(String),
+    /// The reference could not be resolved: its share of requests is answered with this
+    /// status (500 per the spec), and the reason is logged.
+    Invalid { status: u16, reason: String },
+}
+
+/// An upstream: a Service port and its ready endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub protocol: UpstreamProtocol,
+    pub endpoints: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpstreamProtocol {
+    Http1,
+    /// HTTP/2 prior knowledge (appProtocol `kubernetes.io/h2c`).
+    H2c,
+    /// HTTP/1.1 with upgrades expected (appProtocol `kubernetes.io/ws`).
+    WebSocket,
+}

@@ -1,0 +1,361 @@
+//! The life of one request, phase by phase:
+//!
+//! 1. `select_routes`: socket → Gateway listener → virtual host, by the request's host;
+//! 2. `match_route`: the first route (in precedence order) whose match succeeds;
+//! 3. `request_filters`: redirects answer at once; header changes and rewrites apply;
+//! 4. `select_backend`: weighted choice, then the backend's own filters, then an endpoint;
+//! 5. `forward`: hop-by-hop headers out, X-Forwarded-* in, over HTTP/1.1 or h2c, with
+//!    upgrades (websocket) spliced through;
+//! 6. `response_filters` and metrics.
+//!
+//! Every request holds the `RouteTable` it started with until it ends, so a config swap never
+//! changes a request midway.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+use crate::config::{PathRewrite, UpstreamProtocol};
+use crate::metrics::Metrics;
+use crate::route_table::{
+    replace_prefix, CompiledFilter, CompiledHeaderModifier, CompiledRoute, CompiledTarget,
+    RequestParts, RouteTable,
+};
+use crate::upstream::Upstreams;
+
+/// Response bodies: streamed from upstream, or generated here.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// The downstream connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The listener's configured address (the key into the route table).
+    pub listener: SocketAddr,
+    pub peer: SocketAddr,
+}
+
+/// State shared by every request: the active route table, upstream pools and metrics.
+pub struct Proxy {
+    table: ArcSwap<RouteTable>,
+    upstreams: Upstreams,
+    pub metrics: Metrics,
+}
+
+/// Where a request ended up, for metrics.
+struct Outcome {
+    route: Option<Arc<str>>,
+    response: Response<ProxyBody>,
+}
+
+impl Proxy {
+    pub fn new(table: RouteTable, metrics: Metrics) -> Self {
+        Proxy { table: ArcSwap::from_pointee(table), upstreams: Upstreams::default(), metrics }
+    }
+
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// Swaps in a new table. Requests already running keep the one they loaded.
+    pub fn swap(&self, table: RouteTable) {
+        let live: std::collections::HashSet<SocketAddr> =
+            table.clusters.values().flat_map(|c| c.endpoints.iter().copied()).collect();
+        self.table.store(Arc::new(table));
+        self.upstreams.retain_endpoints(|a| live.contains(a));
+    }
+
+    pub async fn handle(&self, down: Downstream, req: Request<Incoming>) -> Response<ProxyBody> {
+        let start = Instant::now();
+        let table = self.table.load_full();
+        let out = self.route(&table, down, req).await;
+        self.metrics.observe(out.route.as_deref(), out.response.status(), start.elapsed());
+        out.response
+    }
+
+    async fn route(&self, table: &RouteTable, down: Downstream, mut req: Request<Incoming>) -> Outcome {
+        let Some(host) = request_host(&req) else {
+            return local(None, StatusCode::BAD_REQUEST, "missing Host");
+        };
+        let Some(route) = select_routes(table, down.listener, &host).and_then(|routes| match_route(routes, &req)) else {
+            return local(None, StatusCode::NOT_FOUND, "no route");
+        };
+        let name = Some(route.name.clone());
+        let mut response_mods: Vec<&CompiledHeaderModifier> = Vec::new();
+        if let Some(redirect) = request_filters(route, &route.filters, down, &host, &mut req, &mut response_mods) {
+            return Outcome { route: name, response: redirect };
+        }
+        let Some(backend) = route.backends.pick() else {
+            return local(name, StatusCode::INTERNAL_SERVER_ERROR, "no backends");
+        };
+        if let Some(redirect) = request_filters(route, &backend.filters, down, &host, &mut req, &mut response_mods) {
+            return Outcome { route: name, response: redirect };
+        }
+        let cluster = match &backend.target {
+            CompiledTarget::Cluster(c) => c,
+            CompiledTarget::Invalid { status, reason } => {
+                tracing::debug!(route = %route.name, %reason, "request routed to an invalid backend");
+                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return local(name, status, "invalid backend");
+            }
+        };
+        let Some(endpoint) = cluster.pick() else {
+            return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
+        };
+        let mut response = match self.forward(down, endpoint, cluster.protocol, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(route = %route.name, %endpoint, error = %e, "upstream request failed");
+                return local(name, e.status(), "upstream failure");
+            }
+        };
+        for m in response_mods {
+            m.apply(response.headers_mut());
+        }
+        Outcome { route: name, response }
+    }
+
+    async fn forward(
+        &self,
+        down: Downstream,
+        endpoint: SocketAddr,
+        protocol: UpstreamProtocol,
+        mut req: Request<Incoming>,
+    ) -> Result<Response<ProxyBody>, crate::error::ProxyError> {
+        let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        prepare_upstream_request(&mut req, down, protocol, upgrade);
+        let mut resp = match protocol {
+            UpstreamProtocol::H2c if !upgrade => self.upstreams.send_h2(endpoint, req).await?,
+            _ => self.upstreams.send_h1(endpoint, req, upgrade).await?,
+        };
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                let upstream_upgrade = hyper::upgrade::on(&mut resp);
+                tokio::spawn(splice_upgraded(client_upgrade, upstream_upgrade));
+            }
+        } else {
+            strip_hop_by_hop(resp.headers_mut(), false);
+        }
+        Ok(resp.map(Either::Left))
+    }
+}
+
+/// Phase 1: the routes that may answer `host` on this socket.
+fn select_routes<'t>(table: &'t RouteTable, listener: SocketAddr, host: &str) -> Option<&'t [CompiledRoute]> {
+    let port = table.listeners.get(&listener)?;
+    let gateway_listener = port.hosts.lookup(host)?;
+    gateway_listener.vhosts.lookup(host).map(Vec::as_slice)
+}
+
+/// Phase 2: the first route whose match succeeds.
+fn match_route<'t>(routes: &'t [CompiledRoute], req: &Request<Incoming>) -> Option<&'t CompiledRoute> {
+    let parts = RequestParts {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        headers: req.headers(),
+    };
+    routes.iter().find(|r| r.matches(&parts))
+}
+
+/// Phase 3: applies request filters in order. Returns a response when a filter answers.
+fn request_filters<'t>(
+    route: &CompiledRoute,
+    filters: &'t [CompiledFilter],
+    down: Downstream,
+    host: &str,
+    req: &mut Request<Incoming>,
+    response_mods: &mut Vec<&'t CompiledHeaderModifier>,
+) -> Option<Response<ProxyBody>> {
+    for f in filters {
+        match f {
+            CompiledFilter::RequestHeaders(m) => m.apply(req.headers_mut()),
+            CompiledFilter::ResponseHeaders(m) => response_mods.push(m),
+            CompiledFilter::Redirect(r) => {
+                let scheme = r.scheme.as_deref().unwrap_or("http");
+                let port = r.port.unwrap_or_else(|| match r.scheme.as_deref() {
+                    Some("https") => 443,
+                    Some("http") => 80,
+                    _ => down.listener.port(),
+                });
+                let host = r.hostname.as_deref().unwrap_or(host);
+                let path = rewritten_path(route, req.uri().path(), r.path.as_ref());
+                let mut location = format!("{scheme}://{host}");
+                if !matches!((scheme, port), ("http", 80) | ("https", 443)) {
+                    location.push_str(&format!(":{port}"));
+                }
+                location.push_str(&path);
+                if let Some(q) = req.uri().query() {
+                    location.push('?');
+                    location.push_str(q);
+                }
+                let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FOUND);
+                let mut resp = Response::new(Either::Right(Full::new(Bytes::new())));
+                *resp.status_mut() = status;
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                return Some(resp);
+            }
+            CompiledFilter::Rewrite { hostname, path } => {
+                if let Some(h) = hostname {
+                    req.headers_mut().insert(header::HOST, h.clone());
+                }
+                if let Some(p) = path {
+                    let new_path = rewritten_path(route, req.uri().path(), Some(p));
+                    let pq = match req.uri().query() {
+                        Some(q) => format!("{new_path}?{q}"),
+                        None => new_path,
+                    };
+                    let mut parts = req.uri().clone().into_parts();
+                    parts.path_and_query = pq.parse().ok();
+                    if let Ok(uri) = Uri::from_parts(parts) {
+                        *req.uri_mut() = uri;
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn rewritten_path(route: &CompiledRoute, path: &str, rewrite: Option<&PathRewrite>) -> String {
+    match rewrite {
+        None => path.to_owned(),
+        Some(PathRewrite::Full(p)) => p.clone(),
+        Some(PathRewrite::Prefix(repl)) => match route.matched_prefix() {
+            Some(prefix) => replace_prefix(path, prefix, repl),
+            None => repl.clone(),
+        },
+    }
+}
+
+/// The request's host, lower-case and without a port: the URI authority (HTTP/2, absolute
+/// form) or the Host header.
+fn request_host(req: &Request<Incoming>) -> Option<String> {
+    let raw = match req.uri().authority() {
+        Some(a) => a.as_str(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
+    };
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { raw })
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1), keeping `Connection: upgrade` and `Upgrade`
+/// when an upgrade is being forwarded.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+        .collect();
+    for n in listed {
+        headers.remove(n);
+    }
+    for n in [
+        header::TRANSFER_ENCODING,
+        header::TRAILER,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(n);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+    // `te: trailers` is the one TE value that may cross (gRPC needs it).
+    if let Some(te) = headers.get(header::TE) {
+        if !te.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))) {
+            headers.remove(header::TE);
+        } else {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+    }
+}
+
+/// Phase 5 preparation: headers and URI form for the upstream protocol.
+fn prepare_upstream_request(req: &mut Request<Incoming>, down: Downstream, protocol: UpstreamProtocol, upgrade: bool) {
+    // HTTP/2 clients send :authority and no Host; HTTP/1.1 upstreams need Host.
+    let authority = match req.headers().get(header::HOST) {
+        Some(h) => h.clone(),
+        None => req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("")),
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+    let headers = req.headers_mut();
+    let peer_ip = down.peer.ip().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {peer_ip}"),
+        None => peer_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    match protocol {
+        UpstreamProtocol::H2c if !upgrade => {
+            headers.remove(header::HOST);
+            let uri = format!("http://{}{pq}", authority.to_str().unwrap_or(""));
+            *req.uri_mut() = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
+            *req.version_mut() = Version::HTTP_2;
+        }
+        _ => {
+            headers.insert(header::HOST, authority);
+            *req.uri_mut() = pq.parse().unwrap_or_else(|_| Uri::from_static("/"));
+            *req.version_mut() = Version::HTTP_11;
+        }
+    }
+}
+
+async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %e, "upgraded stream ended");
+    }
+}
+
+fn local(route: Option<Arc<str>>, status: StatusCode, body: &'static str) -> Outcome {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(body.as_bytes()))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Outcome { route, response }
+}

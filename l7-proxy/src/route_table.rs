@@ -1,0 +1,462 @@
+//! The compiled form of a `ProxyConfig`: lookup tables built once per config version and
+//! shared by every request that starts while that version is active.
+//!
+//! Lookup order: socket → Gateway listener by hostname (most specific) → virtual host by
+//! hostname (most specific) → first route in precedence order whose match succeeds.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use regex::Regex;
+
+use crate::config::{
+    self, BackendTarget, Filter, PathMatch, ProxyConfig, StringMatch, UpstreamProtocol,
+};
+
+/// Why a config could not be compiled. `translate` validates everything first, so this
+/// means a config from elsewhere (or a bug) and the previous config stays active.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("route {route}: {what}: {reason}")]
+    Route { route: String, what: String, reason: String },
+    #[error("listener {0}: address used twice")]
+    DuplicateListener(SocketAddr),
+}
+
+/// A compiled `ProxyConfig`.
+pub struct RouteTable {
+    pub version: u64,
+    pub source: Arc<ProxyConfig>,
+    pub listeners: HashMap<SocketAddr, Arc<PortTable>>,
+    pub clusters: HashMap<String, Arc<ClusterTable>>,
+}
+
+/// What one socket serves.
+pub struct PortTable {
+    pub hosts: HostMap<HostTable>,
+}
+
+/// One Gateway listener's virtual hosts.
+pub struct HostTable {
+    pub name: Arc<str>,
+    pub vhosts: HostMap<Vec<CompiledRoute>>,
+}
+
+/// Hostname-keyed lookup: exact name, then the longest matching `*.` suffix, then `*`.
+pub struct HostMap<T> {
+    exact: HashMap<String, T>,
+    /// Keyed by the suffix after `*.`.
+    wildcard: HashMap<String, T>,
+    any: Option<T>,
+}
+
+impl<T> Default for HostMap<T> {
+    fn default() -> Self {
+        HostMap { exact: HashMap::new(), wildcard: HashMap::new(), any: None }
+    }
+}
+
+impl<T> HostMap<T> {
+    pub fn insert(&mut self, pattern: Option<&str>, value: T) {
+        match pattern {
+            None | Some("*") => self.any = Some(value),
+            Some(p) => match p.strip_prefix("*.") {
+                Some(suffix) => {
+                    self.wildcard.insert(suffix.to_owned(), value);
+                }
+                None => {
+                    self.exact.insert(p.to_owned(), value);
+                }
+            },
+        }
+    }
+
+    /// `host` must be lower-case and without a port. A wildcard matches one or more labels.
+    pub fn lookup(&self, host: &str) -> Option<&T> {
+        if let Some(v) = self.exact.get(host) {
+            return Some(v);
+        }
+        if !self.wildcard.is_empty() {
+            let mut rest = host;
+            while let Some(i) = rest.find('.') {
+                rest = &rest[i + 1..];
+                if let Some(v) = self.wildcard.get(rest) {
+                    return Some(v);
+                }
+            }
+        }
+        self.any.as_ref()
+    }
+}
+
+/// A route ready to match.
+pub struct CompiledRoute {
+    pub name: Arc<str>,
+    path: CompiledPath,
+    method: Option<Method>,
+    headers: Vec<(HeaderName, CompiledString)>,
+    query: Vec<(String, CompiledString)>,
+    pub filters: Vec<CompiledFilter>,
+    pub backends: BackendGroup,
+}
+
+enum CompiledPath {
+    Exact(String),
+    /// Without a trailing slash; empty for `/`.
+    Prefix(String),
+    Regex(Regex),
+}
+
+enum CompiledString {
+    Exact(String),
+    Regex(Regex),
+}
+
+impl CompiledString {
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            CompiledString::Exact(e) => e == v,
+            CompiledString::Regex(r) => r.is_match(v),
+        }
+    }
+}
+
+/// The parts of a request that routes match on.
+pub struct RequestParts<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+impl CompiledRoute {
+    pub fn matches(&self, req: &RequestParts<'_>) -> bool {
+        let path_ok = match &self.path {
+            CompiledPath::Exact(p) => req.path == p,
+            CompiledPath::Prefix(p) => {
+                req.path.starts_with(p.as_str())
+                    && matches!(req.path.as_bytes().get(p.len()), None | Some(b'/'))
+            }
+            CompiledPath::Regex(r) => r.is_match(req.path),
+        };
+        path_ok
+            && self.method.as_ref().is_none_or(|m| m == req.method)
+            && self.headers.iter().all(|(name, m)| {
+                req.headers
+                    .get_all(name)
+                    .iter()
+                    .any(|v| v.to_str().is_ok_and(|v| m.matches(v)))
+            })
+            && self.query.iter().all(|(name, m)| {
+                query_param(req.query, name).is_some_and(|v| m.matches(&v))
+            })
+    }
+
+    /// The matched prefix, for `ReplacePrefixMatch`.
+    pub fn matched_prefix(&self) -> Option<&str> {
+        match &self.path {
+            CompiledPath::Prefix(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The first value of a query parameter, percent-decoded.
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// A filter ready to apply.
+pub enum CompiledFilter {
+    RequestHeaders(CompiledHeaderModifier),
+    ResponseHeaders(CompiledHeaderModifier),
+    Redirect(config::Redirect),
+    Rewrite { hostname: Option<HeaderValue>, path: Option<config::PathRewrite> },
+}
+
+pub struct CompiledHeaderModifier {
+    set: Vec<(HeaderName, HeaderValue)>,
+    add: Vec<(HeaderName, HeaderValue)>,
+    remove: Vec<HeaderName>,
+}
+
+impl CompiledHeaderModifier {
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for (n, v) in &self.set {
+            headers.insert(n.clone(), v.clone());
+        }
+        for (n, v) in &self.add {
+            headers.append(n.clone(), v.clone());
+        }
+        for n in &self.remove {
+            headers.remove(n);
+        }
+    }
+}
+
+/// Weighted backends of a route.
+pub struct BackendGroup {
+    /// (cumulative weight, backend); entries with weight 0 are left out.
+    entries: Vec<(u64, CompiledBackend)>,
+    total: u64,
+}
+
+pub struct CompiledBackend {
+    pub target: CompiledTarget,
+    pub filters: Vec<CompiledFilter>,
+}
+
+pub enum CompiledTarget {
+    Cluster(Arc<ClusterTable>),
+    Invalid { status: u16, reason: Arc<str> },
+}
+
+impl BackendGroup {
+    /// Picks a backend in proportion to weight. `None` when nothing can take traffic (no
+    /// backendRefs, or every weight is 0): the caller answers 500.
+    pub fn pick(&self) -> Option<&CompiledBackend> {
+        match self.entries.len() {
+            0 => None,
+            1 => Some(&self.entries[0].1),
+            _ => {
+                let r = rand::random_range(0..self.total);
+                let i = self.entries.partition_point(|(cum, _)| *cum <= r);
+                self.entries.get(i).map(|(_, b)| b)
+            }
+        }
+    }
+}
+
+/// An upstream cluster with its endpoints and balancing state.
+pub struct ClusterTable {
+    pub name: Arc<str>,
+    pub protocol: UpstreamProtocol,
+    pub endpoints: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl ClusterTable {
+    /// Round-robin over ready endpoints.
+    pub fn pick(&self) -> Option<SocketAddr> {
+        match self.endpoints.len() {
+            0 => None,
+            1 => Some(self.endpoints[0]),
+            n => Some(self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n]),
+        }
+    }
+}
+
+impl RouteTable {
+    /// Compiles `config`. Cluster state (round-robin position) is carried over from
+    /// `previous` for clusters whose endpoints did not change.
+    pub fn compile(
+        config: Arc<ProxyConfig>,
+        version: u64,
+        previous: Option<&RouteTable>,
+    ) -> Result<RouteTable, CompileError> {
+        let mut clusters = HashMap::new();
+        for (name, c) in &config.clusters {
+            let reused = previous
+                .and_then(|p| p.clusters.get(name))
+                .filter(|p| p.protocol == c.protocol && p.endpoints == c.endpoints)
+                .cloned();
+            let table = reused.unwrap_or_else(|| {
+                Arc::new(ClusterTable {
+                    name: name.as_str().into(),
+                    protocol: c.protocol,
+                    endpoints: c.endpoints.clone(),
+                    next: AtomicUsize::new(0),
+                })
+            });
+            clusters.insert(name.clone(), table);
+        }
+        let mut listeners = HashMap::new();
+        for l in &config.listeners {
+            let mut hosts = HostMap::default();
+            for h in &l.hosts {
+                let mut vhosts = HostMap::default();
+                for vh in &h.virtual_hosts {
+                    let routes = vh
+                        .routes
+                        .iter()
+                        .map(|r| compile_route(r, &clusters))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    vhosts.insert(Some(vh.hostname.as_str()), routes);
+                }
+                hosts.insert(h.hostname.as_deref(), HostTable { name: h.name.as_str().into(), vhosts });
+            }
+            if listeners.insert(l.address, Arc::new(PortTable { hosts })).is_some() {
+                return Err(CompileError::DuplicateListener(l.address));
+            }
+        }
+        Ok(RouteTable { version, source: config, listeners, clusters })
+    }
+}
+
+fn compile_route(
+    r: &config::Route,
+    clusters: &HashMap<String, Arc<ClusterTable>>,
+) -> Result<CompiledRoute, CompileError> {
+    let bad = |what: &str, reason: String| CompileError::Route {
+        route: r.name.clone(),
+        what: what.to_owned(),
+        reason,
+    };
+    let regex = |what: &str, re: &str| {
+        Regex::new(&format!("^(?:{re})$")).map_err(|e| bad(what, e.to_string()))
+    };
+    let string = |what: &str, m: &StringMatch| -> Result<CompiledString, CompileError> {
+        Ok(match m {
+            StringMatch::Exact(s) => CompiledString::Exact(s.clone()),
+            StringMatch::Regex(re) => CompiledString::Regex(regex(what, re)?),
+        })
+    };
+    let path = match &r.matcher.path {
+        PathMatch::Exact(p) => CompiledPath::Exact(p.clone()),
+        PathMatch::Prefix(p) => CompiledPath::Prefix(p.trim_end_matches('/').to_owned()),
+        PathMatch::Regex(re) => CompiledPath::Regex(regex("path", re)?),
+    };
+    let method = r
+        .matcher
+        .method
+        .as_deref()
+        .map(|m| Method::from_bytes(m.as_bytes()).map_err(|e| bad("method", e.to_string())))
+        .transpose()?;
+    let headers = r
+        .matcher
+        .headers
+        .iter()
+        .map(|h| {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad("header", e.to_string()))?;
+            Ok((name, string("header", &h.value)?))
+        })
+        .collect::<Result<_, CompileError>>()?;
+    let query = r
+        .matcher
+        .query_params
+        .iter()
+        .map(|q| Ok((q.name.clone(), string("query", &q.value)?)))
+        .collect::<Result<_, CompileError>>()?;
+    let filters = compile_filters(&r.filters).map_err(|e| bad("filter", e))?;
+    let mut entries = Vec::new();
+    let mut total = 0u64;
+    for b in &r.backends {
+        if b.weight == 0 {
+            continue;
+        }
+        total += u64::from(b.weight);
+        let target = match &b.target {
+            BackendTarget::Cluster(name) => match clusters.get(name) {
+                Some(c) => CompiledTarget::Cluster(c.clone()),
+                None => CompiledTarget::Invalid { status: 500, reason: format!("cluster {name} is not defined").into() },
+            },
+            BackendTarget::Invalid { status, reason } => {
+                CompiledTarget::Invalid { status: *status, reason: reason.as_str().into() }
+            }
+        };
+        let filters = compile_filters(&b.filters).map_err(|e| bad("backend filter", e))?;
+        entries.push((total, CompiledBackend { target, filters }));
+    }
+    Ok(CompiledRoute {
+        name: r.name.as_str().into(),
+        path,
+        method,
+        headers,
+        query,
+        filters,
+        backends: BackendGroup { entries, total },
+    })
+}
+
+fn compile_filters(filters: &[Filter]) -> Result<Vec<CompiledFilter>, String> {
+    filters
+        .iter()
+        .map(|f| {
+            Ok(match f {
+                Filter::RequestHeaders(m) => CompiledFilter::RequestHeaders(compile_header_mod(m)?),
+                Filter::ResponseHeaders(m) => CompiledFilter::ResponseHeaders(compile_header_mod(m)?),
+                Filter::Redirect(r) => CompiledFilter::Redirect(r.clone()),
+                Filter::Rewrite(r) => CompiledFilter::Rewrite {
+                    hostname: r
+                        .hostname
+                        .as_deref()
+                        .map(HeaderValue::from_str)
+                        .transpose()
+                        .map_err(|e| e.to_string())?,
+                    path: r.path.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+fn compile_header_mod(m: &config::HeaderModifier) -> Result<CompiledHeaderModifier, String> {
+    let pair = |(n, v): &(String, String)| -> Result<(HeaderName, HeaderValue), String> {
+        Ok((
+            HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n:?}: {e}"))?,
+            HeaderValue::from_str(v).map_err(|e| format!("header {n:?} value: {e}"))?,
+        ))
+    };
+    Ok(CompiledHeaderModifier {
+        set: m.set.iter().map(pair).collect::<Result<_, _>>()?,
+        add: m.add.iter().map(pair).collect::<Result<_, _>>()?,
+        remove: m
+            .remove
+            .iter()
+            .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n:?}: {e}")))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// `ReplacePrefixMatch`: swap the matched prefix of `path` for `replacement`.
+pub fn replace_prefix(path: &str, matched_prefix: &str, replacement: &str) -> String {
+    let rest = path.get(matched_prefix.len()..).unwrap_or("");
+    let repl = replacement.trim_end_matches('/');
+    let mut out = String::with_capacity(repl.len() + rest.len() + 1);
+    out.push_str(repl);
+    if !rest.is_empty() && !rest.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(rest);
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

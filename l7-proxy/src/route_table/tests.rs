@@ -1,0 +1,98 @@
+use super::*;
+
+#[test]
+fn wildcard_matches_one_or_more_labels_but_not_the_apex() {
+    let mut m = HostMap::default();
+    m.insert(Some("*.example.com"), 1);
+    m.insert(Some("*.foo.example.com"), 2);
+    m.insert(Some("abc.foo.example.com"), 3);
+    assert_eq!(m.lookup("bar.example.com"), Some(&1));
+    assert_eq!(m.lookup("a.b.example.com"), Some(&1));
+    assert_eq!(m.lookup("x.foo.example.com"), Some(&2));
+    assert_eq!(m.lookup("abc.foo.example.com"), Some(&3));
+    assert_eq!(m.lookup("example.com"), None);
+    m.insert(None, 0);
+    assert_eq!(m.lookup("example.com"), Some(&0));
+}
+
+fn route(path: PathMatch) -> CompiledRoute {
+    let r = config::Route {
+        name: "r".into(),
+        matcher: config::RouteMatch { path, ..Default::default() },
+        filters: vec![],
+        backends: vec![],
+    };
+    compile_route(&r, &HashMap::new()).unwrap()
+}
+
+fn matches(r: &CompiledRoute, path: &str) -> bool {
+    let headers = HeaderMap::new();
+    r.matches(&RequestParts { method: &Method::GET, path, query: None, headers: &headers })
+}
+
+#[test]
+fn path_prefix_matches_whole_segments() {
+    let r = route(PathMatch::Prefix("/foo".into()));
+    assert!(matches(&r, "/foo"));
+    assert!(matches(&r, "/foo/"));
+    assert!(matches(&r, "/foo/bar"));
+    assert!(!matches(&r, "/foobar"));
+    let r = route(PathMatch::Prefix("/foo/".into()));
+    assert!(matches(&r, "/foo"));
+    assert!(matches(&r, "/foo/bar"));
+    let r = route(PathMatch::Prefix("/".into()));
+    assert!(matches(&r, "/anything"));
+}
+
+#[test]
+fn regex_path_is_a_full_match() {
+    let r = route(PathMatch::Regex("/v[0-9]+".into()));
+    assert!(matches(&r, "/v2"));
+    assert!(!matches(&r, "/v2/x"));
+}
+
+#[test]
+fn query_params_are_decoded_and_first_wins() {
+    assert_eq!(query_param(Some("a=1&b=x%20y&a=2"), "a").as_deref(), Some("1"));
+    assert_eq!(query_param(Some("a=1&b=x%20y"), "b").as_deref(), Some("x y"));
+    assert_eq!(query_param(Some("a=1"), "A"), None);
+}
+
+#[test]
+fn replace_prefix_follows_the_conformance_examples() {
+    assert_eq!(replace_prefix("/prefix/one/two", "/prefix/one", "/one"), "/one/two");
+    assert_eq!(replace_prefix("/strip-prefix/three", "/strip-prefix", "/"), "/three");
+    assert_eq!(replace_prefix("/strip-prefix", "/strip-prefix", "/"), "/");
+    assert_eq!(replace_prefix("/prefix/one", "/prefix/one", "/one/"), "/one");
+}
+
+#[test]
+fn weighted_pick_respects_weights_and_skips_zero() {
+    let mut clusters = HashMap::new();
+    for (i, n) in ["1", "2", "3"].into_iter().enumerate() {
+        clusters.insert(
+            n.to_string(),
+            Arc::new(ClusterTable {
+                name: n.into(),
+                protocol: UpstreamProtocol::Http1,
+                endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))],
+                next: AtomicUsize::new(0),
+            }),
+        );
+    }
+    let wb = |n: &str, w| config::WeightedBackend { weight: w, target: BackendTarget::Cluster(n.into()), filters: vec![] };
+    let r = config::Route {
+        name: "r".into(),
+        matcher: Default::default(),
+        filters: vec![],
+        backends: vec![wb("1", 70), wb("2", 30), wb("3", 0)],
+    };
+    let r = compile_route(&r, &clusters).unwrap();
+    let mut counts = HashMap::new();
+    for _ in 0..10_000 {
+        let CompiledTarget::Cluster(c) = &r.backends.pick().unwrap().target else { panic!("invalid target") };
+        *counts.entry(c.name.to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("3"), None);
+    assert!((6_500..7_500).contains(&counts["1"]), "{counts:?}");
+}

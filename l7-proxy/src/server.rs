@@ -1,0 +1,170 @@
+//! Sockets and connections: binds what a config asks for, keeps sockets whose address did
+//! not change, and drains the ones that went away.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProxyConfig;
+use crate::metrics::Metrics;
+use crate::proxy::{Downstream, Proxy};
+use crate::route_table::{CompileError, RouteTable};
+
+/// The outcome of applying a config.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub version: u64,
+    /// Addresses that could not be bound, with the reason. Everything else is serving.
+    pub bind_errors: HashMap<SocketAddr, String>,
+}
+
+struct Socket {
+    stop: CancellationToken,
+}
+
+/// The running proxy: the route table and the sockets that serve it.
+pub struct Dataplane {
+    proxy: Arc<Proxy>,
+    sockets: Mutex<HashMap<SocketAddr, Socket>>,
+    http: Arc<auto::Builder<TokioExecutor>>,
+}
+
+impl Dataplane {
+    pub fn new(metrics: Metrics) -> Self {
+        let empty = RouteTable::compile(Arc::new(ProxyConfig::default()), 0, None)
+            .expect("an empty config compiles");
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .keep_alive(true);
+        http.http2().timer(TokioTimer::new()).max_concurrent_streams(1024);
+        Dataplane {
+            proxy: Arc::new(Proxy::new(empty, metrics)),
+            sockets: Mutex::new(HashMap::new()),
+            http: Arc::new(http),
+        }
+    }
+
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.proxy
+    }
+
+    /// Applies `config` as `version`: compiles it, binds new sockets, swaps the route table
+    /// atomically, then drains sockets that are no longer wanted. On a compile error nothing
+    /// changes and the previous config keeps serving.
+    pub async fn apply(&self, config: ProxyConfig, version: u64) -> Result<ApplyReport, CompileError> {
+        let previous = self.proxy.table();
+        let config = Arc::new(config);
+        let table = match RouteTable::compile(config.clone(), version, Some(&previous)) {
+            Ok(t) => t,
+            Err(e) => {
+                self.proxy.metrics.config_errors.inc();
+                return Err(e);
+            }
+        };
+        let mut report = ApplyReport { version, ..Default::default() };
+        let mut sockets = self.sockets.lock().await;
+        let mut fresh = Vec::new();
+        for l in &config.listeners {
+            if sockets.contains_key(&l.address) {
+                continue;
+            }
+            match bind(l.address) {
+                Ok(listener) => fresh.push((l.address, listener)),
+                Err(e) => {
+                    tracing::error!(address = %l.address, error = %e, "cannot bind listener");
+                    report.bind_errors.insert(l.address, e.to_string());
+                }
+            }
+        }
+        self.proxy.swap(table);
+        self.proxy.metrics.config_version.set(version as i64);
+        for (addr, listener) in fresh {
+            let stop = CancellationToken::new();
+            tokio::spawn(accept_loop(listener, addr, self.proxy.clone(), self.http.clone(), stop.clone()));
+            sockets.insert(addr, Socket { stop });
+            tracing::info!(address = %addr, "listening");
+        }
+        let wanted: std::collections::HashSet<_> = config.listeners.iter().map(|l| l.address).collect();
+        sockets.retain(|addr, s| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                tracing::info!(address = %addr, "closing listener");
+                s.stop.cancel();
+            }
+            keep
+        });
+        Ok(report)
+    }
+
+    /// Stops every socket; open connections finish their in-flight requests.
+    pub async fn shutdown(&self) {
+        for (_, s) in self.sockets.lock().await.drain() {
+            s.stop.cancel();
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    proxy: Arc<Proxy>,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(address = %addr, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let down = Downstream { listener: addr, peer };
+        let proxy = proxy.clone();
+        let http = http.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, Infallible>(proxy.handle(down, req).await) }
+            });
+            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,137 @@
+//! Connections to endpoints: keep-alive pools of HTTP/1.1 connections and one multiplexed
+//! HTTP/2 (h2c) connection per endpoint.
+//!
+//! hyper-util's legacy client keys its pool by URI authority and rewrites `:authority` from
+//! the URI; a gateway must dial an endpoint address while preserving the client's Host, so the
+//! pool here is keyed by endpoint address and requests carry whatever authority they had.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::error::ProxyError;
+
+/// Upper bound on idle HTTP/1.1 connections kept per endpoint.
+const MAX_IDLE_PER_ENDPOINT: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct EndpointPool {
+    /// HTTP/1.1 senders. A sender is ready again once its previous response body is done.
+    h1: Vec<http1::SendRequest<Incoming>>,
+    h2: Option<http2::SendRequest<Incoming>>,
+}
+
+/// Upstream connections of one proxy, shared by all listeners and config versions.
+#[derive(Default, Clone)]
+pub struct Upstreams {
+    pools: Arc<Mutex<HashMap<SocketAddr, EndpointPool>>>,
+}
+
+impl Upstreams {
+    /// Sends `req` (origin-form URI, Host header set) over HTTP/1.1. When `upgrade` is set the
+    /// connection is handed over to the upgraded stream and never pooled.
+    pub async fn send_h1(
+        &self,
+        addr: SocketAddr,
+        req: Request<Incoming>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let mut sender = match (!upgrade).then(|| self.idle_h1(addr)).flatten() {
+            Some(s) => s,
+            None => connect_h1(addr).await?,
+        };
+        let resp = sender.send_request(req).await.map_err(ProxyError::upstream)?;
+        if !upgrade {
+            self.release_h1(addr, sender);
+        }
+        Ok(resp)
+    }
+
+    /// Sends `req` (absolute URI carrying the client's authority) over h2c.
+    pub async fn send_h2(&self, addr: SocketAddr, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
+        let existing = {
+            let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            pools.get(&addr).and_then(|p| p.h2.clone()).filter(|s| !s.is_closed())
+        };
+        let mut sender = match existing {
+            Some(s) => s,
+            None => {
+                let s = connect_h2(addr).await?;
+                let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+                pools.entry(addr).or_default().h2 = Some(s.clone());
+                s
+            }
+        };
+        sender.ready().await.map_err(ProxyError::upstream)?;
+        sender.send_request(req).await.map_err(ProxyError::upstream)
+    }
+
+    fn idle_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<Incoming>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pools.get_mut(&addr)?;
+        pool.h1.retain(|s| !s.is_closed());
+        let i = pool.h1.iter().rposition(|s| s.is_ready())?;
+        Some(pool.h1.swap_remove(i))
+    }
+
+    fn release_h1(&self, addr: SocketAddr, sender: http1::SendRequest<Incoming>) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = pools.entry(addr).or_default();
+        if pool.h1.len() < MAX_IDLE_PER_ENDPOINT {
+            pool.h1.push(sender);
+        }
+    }
+
+    /// Drops pooled connections to endpoints that are no longer in any cluster.
+    pub fn retain_endpoints(&self, live: impl Fn(&SocketAddr) -> bool) {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools.retain(|a, _| live(a));
+    }
+}
+
+async fn dial(addr: SocketAddr) -> Result<TokioIo<TcpStream>, ProxyError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ProxyError::ConnectTimeout(addr))?
+        .map_err(|e| ProxyError::Connect(addr, e))?;
+    let _ = stream.set_nodelay(true);
+    Ok(TokioIo::new(stream))
+}
+
+async fn connect_h1(addr: SocketAddr) -> Result<http1::SendRequest<Incoming>, ProxyError> {
+    let io = dial(addr).await?;
+    let (sender, conn) = http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(ProxyError::upstream)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(endpoint = %addr, error = %e, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+async fn connect_h2(addr: SocketAddr) -> Result<http2::SendRequest<Incoming>, ProxyError> {
+    let io = dial(addr).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .handshake(io)
+        .await
+        .map_err(ProxyError::upstream)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(endpoint = %addr, error = %e, "upstream h2 connection ended");
+        }
+    });
+    Ok(sender)
+}

@@ -1,0 +1,205 @@
+//! `weir`: the single binary. It only wires the crates together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod status_cmd;
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "Gateway API gateway and networking stack for bare-metal Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a directory of Gateway API manifests (the embedded API server).
+    Run(RunArgs),
+    /// A backend compatible with the Gateway API conformance echo server.
+    Echo(EchoArgs),
+    /// Print every object's status from a running weir's admin endpoint.
+    Status {
+        #[arg(long, default_value = "127.0.0.1:9901", env = "WEIR_ADMIN_ADDRESS")]
+        admin_address: SocketAddr,
+        /// Print the raw JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a manifest directory without serving it; exits non-zero on any error.
+    Validate {
+        #[arg(long)]
+        config_dir: PathBuf,
+        #[arg(long, default_value = weir_controller::CONTROLLER_NAME)]
+        controller_name: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Directory of *.yaml / *.yml manifests, watched recursively.
+    #[arg(long)]
+    config_dir: PathBuf,
+    /// Admin endpoint (/status, /config, /metrics, /healthz, /readyz).
+    #[arg(long, default_value = "127.0.0.1:9901", env = "WEIR_ADMIN_ADDRESS")]
+    admin_address: SocketAddr,
+    /// Addresses for Gateways without spec.addresses: one per Gateway.
+    #[arg(long, default_value = "127.0.10.0/24")]
+    address_pool: ipnet::IpNet,
+    /// The GatewayClass controllerName this weir serves.
+    #[arg(long, default_value = weir_controller::CONTROLLER_NAME)]
+    controller_name: String,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct EchoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    address: std::net::IpAddr,
+    /// HTTP port (HTTP/1.1 and h2c prior knowledge).
+    #[arg(long, env = "HTTP_PORT", default_value_t = 3000)]
+    port: u16,
+    /// A second port for h2c, as echo-basic has; 0 disables it.
+    #[arg(long, env = "H2C_PORT", default_value_t = 3001)]
+    h2c_port: u16,
+    #[arg(long, env = "POD_NAME", default_value = "")]
+    pod: String,
+    #[arg(long, env = "NAMESPACE", default_value = "")]
+    namespace: String,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let workers = match &cli.command {
+        Command::Run(a) => a.workers,
+        Command::Echo(_) => Some(1),
+        _ => Some(1),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(w) = workers {
+        rt.worker_threads(w.max(1));
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("weir: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("weir: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run(args) => run(args).await,
+        Command::Echo(args) => echo(args).await,
+        Command::Status { admin_address, json } => status_cmd::status(admin_address, json).await,
+        Command::Validate { config_dir, controller_name } => validate(config_dir, controller_name),
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let source = weir_store::ManifestSource::start(&args.config_dir)
+        .with_context(|| format!("loading --config-dir {}", args.config_dir.display()))?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = weir_proxy::metrics::Metrics::register(&mut registry);
+    let dataplane = Arc::new(weir_proxy::Dataplane::new(metrics));
+    let state: weir_controller::runtime::SharedState = Default::default();
+    let admin = weir_controller::admin::bind(args.admin_address)
+        .await
+        .with_context(|| format!("binding --admin-address {}", args.admin_address))?;
+    tracing::info!(address = %args.admin_address, "admin endpoint listening");
+    tokio::spawn(weir_controller::admin::serve(admin, state.clone(), Arc::new(registry)));
+    let runtime = weir_controller::runtime::Runtime {
+        dataplane: dataplane.clone(),
+        state,
+        controller_name: args.controller_name,
+        pool: weir_controller::addresses::AddressPool::new(args.address_pool),
+    };
+    let rx = source.subscribe();
+    tokio::select! {
+        _ = runtime.run(rx) => {}
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    dataplane.shutdown().await;
+    drop(source);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
+    let mut id = weir_echo::EchoIdentity::from_env();
+    id.pod = args.pod;
+    id.namespace = args.namespace;
+    id.http_port = args.port.to_string();
+    let id = Arc::new(id);
+    let main = tokio::net::TcpListener::bind((args.address, args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.address, args.port))?;
+    if args.h2c_port != 0 && args.h2c_port != args.port {
+        let h2c = tokio::net::TcpListener::bind((args.address, args.h2c_port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.address, args.h2c_port))?;
+        tokio::spawn(weir_echo::serve(h2c, id.clone()));
+    }
+    tracing::info!(address = %args.address, port = args.port, "echo listening");
+    tokio::select! {
+        _ = weir_echo::serve(main, id) => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(dir: PathBuf, controller_name: String) -> anyhow::Result<ExitCode> {
+    let mut md = weir_store::ManifestDir::new(&dir);
+    let (snapshot, diags) = md.load().with_context(|| format!("reading {}", dir.display()))?;
+    let mut errors = 0;
+    for d in &diags {
+        println!("{d}");
+        if d.severity == weir_store::manifest::Severity::Error {
+            errors += 1;
+        }
+    }
+    let mut pool = weir_controller::addresses::AddressPool::new("127.0.10.0/24".parse()?);
+    let ctx = weir_controller::translate::TranslateContext {
+        controller_name,
+        assigned_addresses: pool.assign(&snapshot).clone(),
+    };
+    let t = weir_controller::translate::translate(&snapshot, &ctx);
+    let published = weir_controller::runtime::Published {
+        snapshot: Arc::new(snapshot),
+        statuses: t.statuses,
+        ..Default::default()
+    };
+    let doc = weir_controller::admin::status_document(&published);
+    errors += status_cmd::print_table(&doc);
+    println!("{} objects, {} errors", doc["items"].as_array().map_or(0, Vec::len), errors);
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
