@@ -1,0 +1,208 @@
+//! The fake cluster: what a Kubernetes cluster would do for the conformance manifests.
+//!
+//! No API server or kubelet can run here, so the harness plays both: each Deployment in the
+//! base manifests becomes `replicas` in-process `weir echo` pods, each on its own loopback
+//! address with POD_NAME and NAMESPACE set as the downward API would, and each Service with a
+//! selector gets an EndpointSlice listing those pods, as the EndpointSlice controller writes it.
+//! Manifests are "applied" by writing them into the directory `weir run` watches.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// The GatewayClass name the harness creates and substitutes into every Gateway.
+pub const GATEWAY_CLASS: &str = "weir-conformance";
+
+/// A running echo pod.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    pub app: String,
+    pub ip: IpAddr,
+    task: Arc<tokio::task::AbortHandle>,
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+/// Pods by deployment, plus the manifest directory.
+pub struct FakeCluster {
+    pub manifests: PathBuf,
+    pub config_dir: tempfile::TempDir,
+    pub controller_name: String,
+    pub pods: Vec<Pod>,
+    /// Deployments that need something the harness cannot run yet (gRPC, TCP, UDP, TLS echo).
+    pub skipped_deployments: Vec<String>,
+}
+
+/// Substitutes the suite's templated fields, as the upstream Applier does.
+pub fn substitute(text: &str, controller_name: &str) -> String {
+    text.replace("{GATEWAY_CLASS_NAME}", GATEWAY_CLASS).replace("{GATEWAY_CONTROLLER_NAME}", controller_name)
+}
+
+/// Parses a manifest file into JSON documents.
+pub fn documents(text: &str) -> anyhow::Result<Vec<Value>> {
+    Ok(weir_store::yaml::parse_documents(text)?.into_iter().map(|d| d.value).collect())
+}
+
+impl FakeCluster {
+    /// Reads `<manifests>/base/manifests.yaml`, starts the echo pods and writes the base
+    /// objects, their EndpointSlices and the harness's GatewayClass.
+    pub async fn start(manifests: &Path, controller_name: &str) -> anyhow::Result<FakeCluster> {
+        let base = manifests.join("base/manifests.yaml");
+        let text = std::fs::read_to_string(&base)
+            .with_context(|| format!("reading the conformance base manifests {} (pass --manifests DIR)", base.display()))?;
+        let text = substitute(&text, controller_name);
+        let docs = documents(&text)?;
+        let config_dir = tempfile::Builder::new().prefix("weir-conformance-").tempdir()?;
+        let mut cluster = FakeCluster {
+            manifests: manifests.to_owned(),
+            config_dir,
+            controller_name: controller_name.to_owned(),
+            pods: Vec::new(),
+            skipped_deployments: Vec::new(),
+        };
+        let mut dep_index = 0u8;
+        for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
+            dep_index += 1;
+            cluster.start_deployment(d, dep_index).await?;
+        }
+        let class = json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+            "metadata": { "name": GATEWAY_CLASS },
+            "spec": { "controllerName": controller_name },
+        });
+        let mut all = vec![class];
+        all.extend(docs.iter().filter(|d| d["kind"] != "Deployment").cloned());
+        cluster.apply("00-base", &all)?;
+        Ok(cluster)
+    }
+
+    async fn start_deployment(&mut self, d: &Value, index: u8) -> anyhow::Result<()> {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let namespace = d["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+        let app = d["spec"]["template"]["metadata"]["labels"]["app"].as_str().unwrap_or(&name).to_owned();
+        let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
+        let containers = d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let env_names: Vec<String> = containers
+            .iter()
+            .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect();
+        let image = containers.first().and_then(|c| c["image"].as_str()).unwrap_or("");
+        let special = ["GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER", "TLS_SERVER_CERT"];
+        if !image.contains("echo-basic") || env_names.iter().any(|e| special.contains(&e.as_str())) {
+            self.skipped_deployments.push(format!("{namespace}/{name}"));
+            return Ok(());
+        }
+        for i in 0..replicas {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 1, index, (i + 1) as u8));
+            // Pod names start with the Deployment name, as a ReplicaSet's do.
+            let pod_name = format!("{name}-7c9f8d-{}", ["x2k4p", "q8m3n", "z5t7w", "b6r9c"][i as usize % 4]);
+            let id = weir_echo::EchoIdentity {
+                pod: pod_name.clone(),
+                namespace: namespace.clone(),
+                http_port: "3000".into(),
+                ..Default::default()
+            };
+            let id = Arc::new(id);
+            let http = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3000)).await.with_context(|| format!("binding pod {pod_name} on {ip}:3000"))?;
+            let h2c = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3001)).await.with_context(|| format!("binding pod {pod_name} on {ip}:3001"))?;
+            let id2 = id.clone();
+            let task = tokio::spawn(async move {
+                tokio::join!(weir_echo::serve(http, id), weir_echo::serve(h2c, id2));
+            });
+            self.pods.push(Pod { name: pod_name, namespace: namespace.clone(), app: app.clone(), ip, task: Arc::new(task.abort_handle()) });
+        }
+        Ok(())
+    }
+
+    /// Writes `objects` (and the EndpointSlices for any Services among them) as one file.
+    pub fn apply(&self, name: &str, objects: &[Value]) -> anyhow::Result<()> {
+        let mut all = objects.to_vec();
+        for svc in objects.iter().filter(|o| o["kind"] == "Service") {
+            if let Some(slice) = self.endpoint_slice_for(svc) {
+                all.push(slice);
+            }
+        }
+        let mut text = String::new();
+        for o in &all {
+            text.push_str("---\n");
+            text.push_str(&serde_yaml_ng::to_string(o)?);
+        }
+        // Write then rename, so weir never reads half a file.
+        let tmp = self.config_dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.config_dir.path().join(format!("{name}.yaml")))?;
+        Ok(())
+    }
+
+    /// Applies a test manifest from `<manifests>/tests/`, with substitutions.
+    pub fn apply_test_manifest(&self, file: &str) -> anyhow::Result<Vec<Value>> {
+        let path = self.manifests.join("tests").join(file);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let docs = documents(&substitute(&text, &self.controller_name))?;
+        if docs.is_empty() {
+            bail!("{} holds no objects", path.display());
+        }
+        self.apply(&format!("test-{file}"), &docs)?;
+        Ok(docs)
+    }
+
+    /// Deletes an applied file, as the upstream suite deletes a test's objects afterwards.
+    pub fn delete(&self, name: &str) {
+        let _ = std::fs::remove_file(self.config_dir.path().join(format!("{name}.yaml")));
+    }
+
+    /// The EndpointSlice the EndpointSlice controller would write for a Service with a selector.
+    fn endpoint_slice_for(&self, svc: &Value) -> Option<Value> {
+        let selector = svc["spec"]["selector"].as_object()?;
+        let app = selector.get("app")?.as_str()?;
+        let ns = svc["metadata"]["namespace"].as_str().unwrap_or("default");
+        let name = svc["metadata"]["name"].as_str()?;
+        let pods: Vec<&Pod> = self.pods.iter().filter(|p| p.app == app && p.namespace == ns).collect();
+        let ports: Vec<Value> = svc["spec"]["ports"]
+            .as_array()?
+            .iter()
+            .map(|p| {
+                let target = p["targetPort"].as_u64().or_else(|| p["port"].as_u64()).unwrap_or(0);
+                let mut port = json!({ "port": target, "protocol": p["protocol"].as_str().unwrap_or("TCP") });
+                if let Some(n) = p["name"].as_str() {
+                    port["name"] = json!(n);
+                }
+                if let Some(a) = p["appProtocol"].as_str() {
+                    port["appProtocol"] = json!(a);
+                }
+                port
+            })
+            .collect();
+        let endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| json!({
+                "addresses": [p.ip.to_string()],
+                "conditions": { "ready": true, "serving": true, "terminating": false },
+                "targetRef": { "kind": "Pod", "namespace": p.namespace, "name": p.name },
+            }))
+            .collect();
+        let mut labels = BTreeMap::new();
+        labels.insert("kubernetes.io/service-name", name);
+        labels.insert("endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io");
+        Some(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": { "name": format!("{name}-harness"), "namespace": ns, "labels": labels },
+            "addressType": "IPv4",
+            "ports": ports,
+            "endpoints": endpoints,
+        }))
+    }
+}

@@ -1,0 +1,177 @@
+//! The upstream ConformanceReport (gateway.networking.k8s.io/v1) and a short table.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::suite::Outcome;
+
+/// Profiles as upstream defines them: core features, and the features a test may also need
+/// to count as extended in the profile.
+pub struct Profile {
+    pub name: &'static str,
+    pub core: &'static [&'static str],
+    pub extended: &'static [&'static str],
+}
+
+pub const GATEWAY_HTTP: Profile = Profile {
+    name: "GATEWAY-HTTP",
+    core: &["Gateway", "HTTPRoute", "ReferenceGrant"],
+    extended: &[
+        "GatewayAddressEmpty", "GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
+        "GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayInfrastructurePropagation", "GatewayPort8080",
+        "GatewayStaticAddresses", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+        "HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolWebSocket",
+        "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteCORS",
+        "HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule",
+        "HTTPRouteParentRefPort", "HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect",
+        "HTTPRouteQueryParamMatching", "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors",
+        "HTTPRouteRequestPercentageMirror", "HTTPRouteRequestTimeout", "HTTPRouteResponseHeaderModification",
+        "HTTPRouteSchemeRedirect", "ListenerSet",
+    ],
+};
+
+#[derive(Serialize, Default)]
+struct Statistics {
+    #[serde(rename = "Failed")]
+    failed: usize,
+    #[serde(rename = "Passed")]
+    passed: usize,
+    #[serde(rename = "Skipped")]
+    skipped: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Section {
+    result: &'static str,
+    statistics: Statistics,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    failed_tests: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped_tests: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    supported_features: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unsupported_features: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ProfileReport {
+    core: Section,
+    extended: Section,
+    name: &'static str,
+    summary: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Implementation {
+    contact: Vec<&'static str>,
+    organization: &'static str,
+    project: &'static str,
+    url: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    api_version: &'static str,
+    date: String,
+    #[serde(rename = "gatewayAPIChannel")]
+    gateway_api_channel: &'static str,
+    #[serde(rename = "gatewayAPIVersion")]
+    gateway_api_version: &'static str,
+    implementation: Implementation,
+    kind: &'static str,
+    mode: &'static str,
+    profiles: Vec<ProfileReport>,
+}
+
+/// A result per scenario: (name, features, outcome).
+pub type Results = Vec<(&'static str, &'static [&'static str], Outcome)>;
+
+fn section(results: &Results, pick: impl Fn(&[&str]) -> bool) -> Section {
+    let mut s = Section {
+        result: "success",
+        statistics: Statistics::default(),
+        failed_tests: vec![],
+        skipped_tests: vec![],
+        supported_features: vec![],
+        unsupported_features: vec![],
+    };
+    for (name, _, outcome) in results.iter().filter(|(_, f, _)| pick(f)) {
+        match outcome {
+            Outcome::Passed => s.statistics.passed += 1,
+            Outcome::Failed(_) => {
+                s.statistics.failed += 1;
+                s.failed_tests.push((*name).into());
+            }
+            Outcome::Skipped(_) => {
+                s.statistics.skipped += 1;
+                s.skipped_tests.push((*name).into());
+            }
+        }
+    }
+    if s.statistics.failed > 0 {
+        s.result = "failure";
+    } else if s.statistics.skipped > 0 {
+        s.result = "partial";
+    }
+    s
+}
+
+/// Builds the report YAML for the GATEWAY-HTTP profile.
+pub fn render(results: &Results, supported: &BTreeSet<String>, date: &str) -> anyhow::Result<String> {
+    let p = &GATEWAY_HTTP;
+    let in_profile = |f: &[&str]| f.iter().all(|x| p.core.contains(x) || p.extended.contains(x));
+    let is_core = |f: &[&str]| f.iter().all(|x| p.core.contains(x));
+    let core = section(results, |f| in_profile(f) && is_core(f));
+    let mut extended = section(results, |f| in_profile(f) && !is_core(f));
+    extended.supported_features = p.extended.iter().filter(|f| supported.contains(**f)).map(|f| f.to_string()).collect();
+    extended.unsupported_features = p.extended.iter().filter(|f| !supported.contains(**f)).map(|f| f.to_string()).collect();
+    let summary = format!(
+        "Core tests {}. Extended tests {}.",
+        if core.result == "success" { "succeeded" } else { "did not all pass" },
+        if extended.result == "success" { "succeeded" } else { "did not all pass" }
+    );
+    let report = Report {
+        api_version: "gateway.networking.k8s.io/v1",
+        date: date.to_owned(),
+        gateway_api_channel: "standard",
+        gateway_api_version: "v1.6.1",
+        implementation: Implementation {
+            contact: vec!["https://github.com/weir-net/weir/issues"],
+            organization: "weir-net",
+            project: "weir",
+            url: "github.com/weir-net/weir",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        kind: "ConformanceReport",
+        mode: "default",
+        profiles: vec![ProfileReport { core, extended, name: p.name, summary }],
+    };
+    Ok(serde_yaml_ng::to_string(&report)?)
+}
+
+/// The table printed at the end of a run.
+pub fn table(results: &Results) -> String {
+    let mut by: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    let p = &GATEWAY_HTTP;
+    for (_, f, o) in results {
+        let key = if f.iter().all(|x| p.core.contains(x)) { "GATEWAY-HTTP core" } else { "GATEWAY-HTTP extended" };
+        let e = by.entry(key).or_default();
+        match o {
+            Outcome::Passed => e.0 += 1,
+            Outcome::Failed(_) => e.1 += 1,
+            Outcome::Skipped(_) => e.2 += 1,
+        }
+    }
+    let mut out = String::from("| profile | passed | failed | skipped |\n|---|---|---|---|\n");
+    for (k, (p, f, s)) in &by {
+        out.push_str(&format!("| {k} | {p} | {f} | {s} |\n"));
+    }
+    out
+}

@@ -1,0 +1,110 @@
+//! GATEWAY-HTTP core: Gateway and GatewayClass tests.
+
+use crate::suite::{BoxFut, ListenerExpect, Scenario, Suite, INFRA};
+
+const GW: &[&str] = &["Gateway"];
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario { name: "GatewayClassObservedGenerationBump", features: GW, manifests: &["gatewayclass-observed-generation-bump.yaml"], run: class_generation_bump },
+        Scenario { name: "GatewayObservedGenerationBump", features: GW, manifests: &["gateway-observed-generation-bump.yaml"], run: gateway_generation_bump },
+        Scenario { name: "GatewayInvalidRouteKind", features: GW, manifests: &["gateway-invalid-route-kind.yaml"], run: invalid_route_kind },
+        Scenario { name: "GatewayWithAttachedRoutes", features: &["Gateway", "HTTPRoute"], manifests: &["gateway-with-attached-routes.yaml"], run: with_attached_routes },
+        Scenario { name: "GatewayListenerUnsupportedProtocol", features: GW, manifests: &["gateway-invalid-listeners-unsupported-protocol.yaml"], run: unsupported_protocol },
+        Scenario { name: "GatewayInvalidParametersRef", features: GW, manifests: &["gateway-invalid-parameters-ref.yaml"], run: invalid_parameters_ref },
+    ]
+}
+
+async fn class_accepted_at_latest(s: &Suite, name: &str, after: Option<i64>) -> Result<i64, String> {
+    s.wait_for(&format!("GatewayClass {name} Accepted at latest generation"), |doc| {
+        let gc = crate::suite::find(doc, "GatewayClass", "", name)?;
+        let generation = gc["metadata"]["generation"].as_i64().unwrap_or(0);
+        if after.is_some_and(|a| generation <= a) {
+            return Err("generation not bumped yet".into());
+        }
+        let conds = &gc["status"]["conditions"];
+        for c in conds.as_array().into_iter().flatten() {
+            if c["observedGeneration"].as_i64() != Some(generation) {
+                return Err(format!("{} observedGeneration {}", c["type"], c["observedGeneration"]));
+            }
+        }
+        crate::suite::has_condition(conds, "Accepted", "True", None)?;
+        Ok(generation)
+    })
+    .await
+}
+
+fn class_generation_bump(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let name = "gatewayclass-observed-generation-bump";
+        let before = class_accepted_at_latest(s, name, None).await?;
+        s.patch("gatewayclass-observed-generation-bump.yaml", |d| d[0]["spec"]["description"] = "new".into())?;
+        class_accepted_at_latest(s, name, Some(before)).await.map(drop)
+    })
+}
+
+fn gateway_generation_bump(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let name = "gateway-observed-generation-bump";
+        s.gateway_address(INFRA, name).await?;
+        let before = super::http_core::generation(s, "Gateway", INFRA, name).await?;
+        s.patch("gateway-observed-generation-bump.yaml", |d| {
+            if let Some(ls) = d[0]["spec"]["listeners"].as_array_mut() {
+                ls.push(serde_json::json!({
+                    "name": "alternate", "port": 80, "protocol": "HTTP", "hostname": "foo.com",
+                    "allowedRoutes": { "namespaces": { "from": "All" } },
+                }));
+            }
+        })?;
+        s.wait_for("generation bumped", |doc| {
+            let g = crate::suite::find(doc, "Gateway", INFRA, name)?;
+            if g["metadata"]["generation"].as_i64() > Some(before) { Ok(()) } else { Err("generation unchanged".into()) }
+        })
+        .await?;
+        s.gateway_address(INFRA, name).await.map(drop)
+    })
+}
+
+fn invalid_route_kind(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let bad = &[("ResolvedRefs", "False", Some("InvalidRouteKinds"))];
+        s.gateway_listeners(INFRA, "gateway-only-invalid-route-kind", &[ListenerExpect { name: "http", kinds: &[], attached: 0, conditions: bad }]).await?;
+        s.gateway_listeners(INFRA, "gateway-supported-and-invalid-route-kind", &[ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 0, conditions: bad }]).await
+    })
+}
+
+fn with_attached_routes(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let ok = &[("Accepted", "True", None), ("ResolvedRefs", "True", None)];
+        s.gateway_listeners(INFRA, "gateway-with-one-attached-route", &[ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 1, conditions: ok }]).await?;
+        s.gateway_listeners(INFRA, "gateway-with-two-attached-routes", &[ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 2, conditions: ok }]).await?;
+        let gw = (INFRA, "unresolved-gateway-with-one-attached-unresolved-route");
+        s.gateway_listeners(gw.0, gw.1, &[ListenerExpect {
+            name: "tls",
+            kinds: &["HTTPRoute"],
+            attached: 1,
+            conditions: &[("Programmed", "False", None), ("ResolvedRefs", "False", None)],
+        }])
+        .await?;
+        s.route_condition(INFRA, "http-route-4", gw, "ResolvedRefs", "False", None).await
+    })
+}
+
+fn unsupported_protocol(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let invalid = ListenerExpect { name: "invalid", kinds: &[], attached: 0, conditions: &[("Accepted", "False", Some("UnsupportedProtocol"))] };
+        s.gateway_condition(INFRA, "gateway-only-unsupported-protocols", "Accepted", "False", Some("ListenersNotValid")).await?;
+        s.gateway_listeners(INFRA, "gateway-only-unsupported-protocols", &[invalid]).await?;
+        let mixed = "gateway-supported-and-unsupported-protocols";
+        s.gateway_condition(INFRA, mixed, "Accepted", "True", Some("ListenersNotValid")).await?;
+        s.gateway_listeners(INFRA, mixed, &[
+            ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 0, conditions: &[("Accepted", "True", Some("Accepted"))] },
+            ListenerExpect { name: "invalid", kinds: &[], attached: 0, conditions: &[("Accepted", "False", Some("UnsupportedProtocol"))] },
+        ])
+        .await
+    })
+}
+
+fn invalid_parameters_ref(s: &Suite) -> BoxFut<'_> {
+    Box::pin(s.gateway_condition(INFRA, "gateway-invalid-parameters-ref", "Accepted", "False", Some("InvalidParameters")))
+}

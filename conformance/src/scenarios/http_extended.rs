@@ -1,0 +1,7 @@
+//! GATEWAY-HTTP extended features.
+
+use crate::suite::Scenario;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![]
+}

@@ -1,0 +1,18 @@
+//! One scenario per upstream conformance test, named by its ShortName. Each asserts what the
+//! upstream Go test asserts (read from kubernetes-sigs/gateway-api v1.6.1); the assertions
+//! are written here, not copied.
+
+mod gateway;
+mod http_core;
+mod http_extended;
+
+use crate::suite::Scenario;
+
+/// Every scenario the harness knows, in run order.
+pub fn all() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    v.extend(gateway::scenarios());
+    v.extend(http_core::scenarios());
+    v.extend(http_extended::scenarios());
+    v
+}
