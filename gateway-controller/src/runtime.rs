@@ -45,6 +45,7 @@ impl Runtime {
         let mut statuses_store = StatusStore::default();
         let mut last_config: Option<ProxyConfig> = None;
         let mut version = 0u64;
+        let mut applied_once = false;
         loop {
             let update = rx.borrow_and_update().clone();
             let started = Instant::now();
@@ -54,12 +55,13 @@ impl Runtime {
             };
             let mut t = translate(&update.snapshot, &ctx);
             let mut bind_errors = HashMap::new();
-            if last_config.as_ref() != Some(&t.config) || self.state.load().version == 0 {
+            if last_config.as_ref() != Some(&t.config) || !applied_once {
                 version += 1;
                 match self.dataplane.apply(t.config.clone(), version).await {
                     Ok(report) => {
                         bind_errors = report.bind_errors;
                         last_config = Some(t.config.clone());
+                        applied_once = true;
                     }
                     Err(e) => tracing::error!(error = %e, "dataplane refused the config; the previous config keeps serving"),
                 }
@@ -76,7 +78,8 @@ impl Runtime {
                 diagnostics: update.diagnostics.clone(),
                 config: Arc::new(t.config),
                 version,
-                ready: true,
+                // Ready only once a full config is serving.
+                ready: applied_once,
                 revision: update.revision,
             }));
             let retry = !bind_errors.is_empty();

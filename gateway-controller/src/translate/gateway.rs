@@ -41,7 +41,6 @@ pub(crate) struct ListenerModel<'a> {
 /// A Gateway of ours after validation.
 pub(crate) struct GatewayModel<'a> {
     pub id: NsName,
-    pub gw: &'a Gateway,
     pub generation: i64,
     pub addresses: Vec<IpAddr>,
     /// Why the Gateway as a whole is not accepted (reason, message).
@@ -104,7 +103,7 @@ pub(crate) fn model_gateways<'a>(
             rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
         }
         let listeners = model_listeners(snapshot, gw, generation);
-        out.push(GatewayModel { id: id.clone(), gw, generation, addresses, rejected, address_problem, listeners });
+        out.push(GatewayModel { id: id.clone(), generation, addresses, rejected, address_problem, listeners });
     }
     out
 }
@@ -158,7 +157,9 @@ fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) ->
         let accepted = if !protocol_ok {
             Condition::new("Accepted", false, "UnsupportedProtocol", format!("protocol {} is not supported by weir yet; supported: HTTP", l.protocol), generation)
         } else if let Some(msg) = &conflict {
-            // PortUnavailable: "the port is used by another listener" (ProtocolConflict).
+            // The spec's Accepted reasons have no ProtocolConflict; PortUnavailable ("the
+            // listener requests a port that cannot be used on the Gateway") is the closest.
+            // Conflicted=True/ProtocolConflict below carries the precise cause.
             Condition::new("Accepted", false, "PortUnavailable", msg.clone(), generation)
         } else {
             Condition::new("Accepted", true, "Accepted", "Listener is accepted", generation)

@@ -1,0 +1,235 @@
+//! End to end: the real `weir run` binary serving a manifest directory, driven by real
+//! HTTP/1.1, h2c and websocket clients against `weir echo` backends.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_serving_across_20_route_edits() {
+    let v1 = echo("127.0.31.1", 3000, "v1-pod").await;
+    let v2 = echo("127.0.31.2", 3000, "v2-pod").await;
+    let gw_addr: SocketAddr = "127.0.31.10:8080".parse().unwrap();
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.31.10", 8080)),
+        ("svc.yaml", format!("{}---\n{}", service("v1", v1, None), service("v2", v2, None))),
+        ("route.yaml", route("r", "app.example", "/", "v1")),
+    ])
+    .await;
+    w.wait_until("route serves", || async move { get(gw_addr, "app.example", "/").await.is_ok_and(|r| r.0 == 200) }).await;
+
+    // A request loop on fresh connections, running across every reload.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, errors) = (stop.clone(), ok.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match get(gw_addr, "app.example", "/").await {
+                    Ok((200, _)) => ok.fetch_add(1, Ordering::Relaxed),
+                    other => {
+                        errors.lock().unwrap().push(format!("{other:?}"));
+                        0
+                    }
+                };
+            }
+        }));
+    }
+    let mut propagation = Vec::new();
+    for i in 0..20 {
+        let (svc, pod) = if i % 2 == 0 { ("v2", "v2-pod") } else { ("v1", "v1-pod") };
+        let changed = Instant::now();
+        w.write("route.yaml", &route("r", "app.example", "/", svc));
+        loop {
+            let (_, body) = get(gw_addr, "app.example", "/").await.unwrap();
+            if pod_of(&body) == pod {
+                break;
+            }
+            assert!(changed.elapsed() < Duration::from_secs(1), "edit {i} not served within 1s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        propagation.push(changed.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for wk in workers {
+        wk.await.unwrap();
+    }
+    let errors = errors.lock().unwrap();
+    assert!(errors.is_empty(), "{} failed requests during reloads: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(ok.load(Ordering::Relaxed) > 100, "the loop ran: {}", ok.load(Ordering::Relaxed));
+    propagation.sort();
+    eprintln!("20 reloads, {} requests, 0 errors; propagation p50 {:?} max {:?}", ok.load(Ordering::Relaxed), propagation[10], propagation[19]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_reported_and_the_rest_keeps_serving() {
+    let v1 = echo("127.0.32.1", 3000, "v1-pod").await;
+    let gw_addr: SocketAddr = "127.0.32.10:8080".parse().unwrap();
+    let conflicting_gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: conflicted\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.32.11\"}]\n  listeners:\n  - {name: web, protocol: HTTP, port: 8080}\n  - {name: tls, protocol: TLS, port: 8080, tls: {mode: Passthrough}}\n";
+    let bad_regex = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: bad-regex\n  namespace: default\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - matches:\n    - path:\n        type: RegularExpression\n        value: \"/([a-z\"\n    backendRefs: [{name: v1, port: 8080}]\n";
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.32.10", 8080)),
+        ("svc.yaml", service("v1", v1, None)),
+        ("good.yaml", route("good", "good.example", "/", "v1")),
+        ("missing-backend.yaml", route("missing", "missing.example", "/", "does-not-exist")),
+        ("broken.yaml", "kind: HTTPRoute\nmetadata: {name: [unclosed\n".into()),
+        ("bad-regex.yaml", bad_regex.into()),
+        ("conflict.yaml", conflicting_gw.into()),
+    ])
+    .await;
+    // Everything valid serves.
+    assert_eq!(get(gw_addr, "good.example", "/").await.unwrap().0, 200);
+    // A backend that does not exist gets 500, and its route says why.
+    assert_eq!(get(gw_addr, "missing.example", "/").await.unwrap().0, 500);
+    let status = w.status().await;
+    let route = status["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "missing").unwrap();
+    let resolved = route["status"]["parents"][0]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResolvedRefs").unwrap();
+    assert_eq!(resolved["status"], "False");
+    assert_eq!(resolved["reason"], "BackendNotFound");
+    assert!(resolved["message"].as_str().unwrap().contains("default/does-not-exist"), "{resolved}");
+    // Two listeners on one port with different protocols: the second is conflicted.
+    let gw = status["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "conflicted").unwrap();
+    let tls = gw["status"]["listeners"].as_array().unwrap().iter().find(|l| l["name"] == "tls").unwrap();
+    assert!(tls["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Conflicted" && c["status"] == "True" && c["reason"] == "ProtocolConflict"), "{tls}");
+    // The diagnostics (and the log) name file, line and field.
+    let diags = status["diagnostics"].as_array().unwrap();
+    let regex = diags.iter().find(|d| d["file"].as_str().unwrap().ends_with("bad-regex.yaml")).expect("bad regex reported");
+    assert_eq!(regex["field"], "spec.rules[0].matches[0].path.value");
+    assert_eq!(regex["line"], 12);
+    assert_eq!(regex["object"], "default/bad-regex");
+    assert!(regex["reason"].as_str().unwrap().contains("does not compile"));
+    assert!(diags.iter().any(|d| d["file"].as_str().unwrap().ends_with("broken.yaml") && d["reason"].as_str().unwrap().contains("YAML syntax")));
+    let log = w.log();
+    assert!(log.contains("bad-regex.yaml:12: HTTPRoute default/bad-regex field spec.rules[0].matches[0].path.value:"), "{log}");
+
+    // Breaking the good route's file keeps the last good state of everything else, and
+    // the broken file's objects are dropped (as the API server would refuse them).
+    w.write("good.yaml", "apiVersion: [\n");
+    let admin = w.admin;
+    w.wait_until("broken good.yaml reported", || async move {
+        status_of(admin).await["diagnostics"].as_array().unwrap().iter().any(|d| d["file"].as_str().unwrap().ends_with("good.yaml"))
+    })
+    .await;
+    assert_eq!(get(gw_addr, "missing.example", "/").await.unwrap().0, 500, "other routes keep serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_clients_and_h2c_backends() {
+    let plain = echo("127.0.33.1", 3000, "plain-pod").await;
+    let h2 = echo("127.0.33.2", 3000, "h2c-pod").await;
+    let gw_addr: SocketAddr = "127.0.33.10:8080".parse().unwrap();
+    let routes = format!("{}---\n{}", route("plain", "plain.example", "/", "plain"), route("h2", "h2.example", "/", "h2"));
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.33.10", 8080)),
+        ("svc.yaml", format!("{}---\n{}", service("plain", plain, None), service("h2", h2, Some("kubernetes.io/h2c")))),
+        ("routes.yaml", routes),
+    ])
+    .await;
+    // An h2c (prior knowledge) client, multiplexing on one connection.
+    let stream = tokio::net::TcpStream::connect(gw_addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut pending = Vec::new();
+    for (host, pod, proto) in [("plain.example", "plain-pod", "HTTP/1.1"), ("h2.example", "h2c-pod", "HTTP/2.0")] {
+        for _ in 0..5 {
+            let mut s = sender.clone();
+            pending.push(tokio::spawn(async move {
+                let req = http::Request::get(format!("http://{host}/x?y=1")).version(http::Version::HTTP_2).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+                let resp = s.send_request(req).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v["pod"], pod);
+                assert_eq!(v["proto"], proto, "upstream protocol follows the Service's appProtocol");
+                assert_eq!(v["host"], host);
+                assert_eq!(v["path"], "/x?y=1");
+            }));
+        }
+    }
+    for p in pending {
+        p.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_is_spliced_through() {
+    let ws = echo("127.0.34.1", 3000, "ws-pod").await;
+    let gw_addr: SocketAddr = "127.0.34.10:8080".parse().unwrap();
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.34.10", 8080)),
+        ("svc.yaml", service("ws", ws, Some("kubernetes.io/ws"))),
+        ("route.yaml", route("ws", "ws.example", "/", "ws")),
+    ])
+    .await;
+    let stream = tokio::net::TcpStream::connect(gw_addr).await.unwrap();
+    let (mut socket, resp) = tokio_tungstenite::client_async("ws://ws.example/ws", stream).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    for i in 0..3 {
+        let msg = format!("hello {i}");
+        socket.send(tokio_tungstenite::tungstenite::Message::text(msg.clone())).await.unwrap();
+        let back = socket.next().await.unwrap().unwrap();
+        assert_eq!(back.into_text().unwrap().as_str(), msg);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_stream_to_the_backend() {
+    let v1 = echo("127.0.35.1", 3000, "v1-pod").await;
+    let gw_addr: SocketAddr = "127.0.35.10:8080".parse().unwrap();
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.35.10", 8080)),
+        ("svc.yaml", service("v1", v1, None)),
+        ("route.yaml", route("r", "up.example", "/", "v1")),
+    ])
+    .await;
+    let body = Bytes::from(vec![b'x'; 4 << 20]);
+    let (status, reply) = request(gw_addr, http::Method::POST, "up.example", "/upload", body).await.unwrap();
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(v["headers"]["Content-Length"][0], (4 << 20).to_string());
+    assert_eq!(v["method"], "POST");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_example_serves_app_home_example() {
+    // The quickstart's own manifests, with its two backends on 3101/3102, on a copy whose
+    // Gateway address is moved off 127.0.0.1:8080 so a running quickstart is not disturbed.
+    let _v1 = echo("127.0.36.1", 3101, "app-v1-pod").await;
+    let _v2 = echo("127.0.36.1", 3102, "app-v2-pod").await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| std::fs::read_to_string(format!("{root}/examples/quickstart/{f}")).unwrap();
+    let _w = Weir::start(&[
+        ("gateway.yaml", read("gateway.yaml").replace("value: 127.0.0.1", "value: 127.0.36.10")),
+        ("routes.yaml", read("routes.yaml")),
+        ("backends.yaml", read("backends.yaml").replace("\"127.0.0.1\"", "\"127.0.36.1\"")),
+    ])
+    .await;
+    let gw: SocketAddr = "127.0.36.10:8080".parse().unwrap();
+    let mut pods = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..200 {
+        let (status, body) = get(gw, "app.home.example", "/").await.unwrap();
+        assert_eq!(status, 200);
+        *pods.entry(pod_of(&body)).or_default() += 1;
+    }
+    let v1 = pods.get("app-v1-pod").copied().unwrap_or(0);
+    assert!((130..=190).contains(&v1), "80/20 split: {pods:?}");
+    let (status, body) = get(gw, "app.home.example", "/v2/x").await.unwrap();
+    assert_eq!((status, pod_of(&body).as_str()), (200, "app-v2-pod"));
+    let (status, _) = get(gw, "old.home.example", "/a").await.unwrap();
+    assert_eq!(status, 301);
+    assert_eq!(get(gw, "unknown.example", "/").await.unwrap().0, 404);
+}
