@@ -137,22 +137,25 @@ fn gateway_addresses(gw: &Gateway, id: &NsName, ctx: &TranslateContext) -> (Vec<
 
 fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) -> Vec<ListenerModel<'a>> {
     let listeners = &gw.spec.listeners;
-    // Protocol conflicts: listeners sharing a port must agree on the protocol. The first
-    // listener (in spec order) keeps the port; later ones are conflicted.
-    let mut port_owner: HashMap<i32, &str> = HashMap::new();
+    // Protocol conflicts: listeners sharing a port must use compatible protocols. The spec
+    // forbids picking a winner: every listener on a conflicted port is rejected.
+    let mut protocols_by_port: HashMap<i32, Vec<&str>> = HashMap::new();
+    for l in listeners {
+        protocols_by_port.entry(l.port).or_default().push(&l.protocol);
+    }
     let mut out = Vec::new();
     for l in listeners {
         let mut conds = Vec::new();
         let supported = kinds_for_protocol(&l.protocol);
         let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(l, supported);
-        let conflict = match port_owner.get(&l.port) {
-            Some(p) if *p != l.protocol => Some(format!("port {} is already used by a listener with protocol {p}", l.port)),
-            Some(_) => None,
-            None => {
-                port_owner.insert(l.port, &l.protocol);
-                None
-            }
-        };
+        let others: Vec<&str> = protocols_by_port[&l.port]
+            .iter()
+            .copied()
+            .filter(|p| !compatible(p, &l.protocol))
+            .collect();
+        let conflict = (!others.is_empty()).then(|| {
+            format!("port {} is shared with listeners of protocol {}, which cannot share a port with {}", l.port, others.join(", "), l.protocol)
+        });
         let protocol_ok = !supported.is_empty();
         let accepted = if !protocol_ok {
             Condition::new("Accepted", false, "UnsupportedProtocol", format!("protocol {} is not supported by weir yet; supported: HTTP", l.protocol), generation)
@@ -191,6 +194,12 @@ fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) ->
     }
     let _ = snapshot;
     out
+}
+
+/// Whether two listener protocols can share a port: equal ones, and HTTPS with TLS (both
+/// start with a TLS ClientHello; SNI decides whether to terminate or pass through).
+fn compatible(a: &str, b: &str) -> bool {
+    a == b || matches!((a, b), ("HTTPS", "TLS") | ("TLS", "HTTPS"))
 }
 
 /// The listener's supported kinds and whether every kind it lists is valid.

@@ -24,7 +24,7 @@ use crate::status::{Condition, ParentRef, RouteParentStatus, RouteStatus, GROUP}
 
 /// Precedence across every route on a virtual host; smaller sorts first (wins).
 /// (path kind, path length, method, header count, query count, age, name, rule, match)
-pub(crate) type SortKey = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>, Option<Timestamp>, NsName, usize, usize);
+pub(crate) type SortKey = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>, Option<Timestamp>, String, usize, usize);
 
 /// One rule, translated once and shared by every listener the route attaches to.
 struct RuleModel {
@@ -65,6 +65,8 @@ pub(crate) fn translate_http_route(
         ),
     };
     let hostnames = route.spec.hostnames.clone().unwrap_or_default();
+    // Ties break on the "{namespace}/{name}" string, as the spec words it.
+    let id_string = id.to_string();
     let mut status = RouteStatus::default();
     let mut attached: HashSet<(usize, usize)> = HashSet::new();
     for pr in route.spec.parent_refs.iter().flatten() {
@@ -87,7 +89,7 @@ pub(crate) fn translate_http_route(
                             Some(n) => format!("{id}/{n}/{mi}"),
                             None => format!("{id}/rule{ri}/{mi}"),
                         };
-                        let sort = (key.0, key.1, key.2, key.3, key.4, created, id.clone(), *ri, mi);
+                        let sort = (key.0, key.1, key.2, key.3, key.4, created, id_string.clone(), *ri, mi);
                         vhost.push((sort, Route { name, matcher: m.clone(), filters: rule.filters.clone(), backends: rule.backends.clone() }));
                     }
                 }
@@ -168,11 +170,12 @@ fn attach(
         let l = &mut g.listeners[li];
         let Some(hosts) = route_hostnames_on_listener(l.spec.hostname.as_deref(), hostnames) else { continue };
         any = true;
+        // A route selecting one listener through two parentRefs attaches (and serves) once.
         if attached.insert((gi, li)) {
             l.attached_routes += 1;
-        }
-        if l.serving {
-            serve(li, &hosts);
+            if l.serving {
+                serve(li, &hosts);
+            }
         }
     }
     if !any {

@@ -86,8 +86,9 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Namespace and name. The namespace is empty for cluster-scoped kinds.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+/// Namespace and name. The namespace is empty for cluster-scoped kinds. Serializes as
+/// `namespace/name` (or `name`), so it can key JSON maps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NsName {
     pub namespace: String,
     pub name: String,
@@ -106,6 +107,12 @@ impl NsName {
     }
 }
 
+impl serde::Serialize for NsName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for NsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.namespace.is_empty() {
@@ -120,7 +127,6 @@ impl fmt::Display for NsName {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ObjectKey {
     pub kind: Kind,
-    #[serde(flatten)]
     pub id: NsName,
 }
 
