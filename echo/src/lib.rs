@@ -112,6 +112,16 @@ async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<
     if path == "/ws" && req.headers().contains_key(header::UPGRADE) {
         return websocket(&mut req);
     }
+    // Read the whole request body before answering, so that a client still sending it is
+    // not cut off by an early response.
+    {
+        use http_body_util::BodyExt;
+        while let Some(frame) = req.body_mut().frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    }
     if let Some(d) = query_value(req.uri().query(), "delay") {
         match parse_go_duration(&d) {
             Some(d) => tokio::time::sleep(d).await,
