@@ -191,6 +191,7 @@ fn validate(dir: PathBuf, controller_name: String) -> anyhow::Result<ExitCode> {
     let ctx = weir_controller::translate::TranslateContext {
         controller_name,
         assigned_addresses: pool.assign(&snapshot).clone(),
+        now_unix: weir_tls::material::unix_now(),
     };
     let t = weir_controller::translate::translate(&snapshot, &ctx);
     let published = weir_controller::runtime::Published {

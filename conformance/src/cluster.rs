@@ -43,7 +43,18 @@ pub struct FakeCluster {
     pub pods: Vec<Pod>,
     /// Deployments that need something the harness cannot run yet (gRPC, TCP, UDP, TLS echo).
     pub skipped_deployments: Vec<String>,
+    /// Leaf certificates (DER) of the Secrets the harness created, by `namespace/name`, so
+    /// TLS clients can pin them.
+    pub certificates: BTreeMap<String, Arc<Vec<u8>>>,
 }
+
+/// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs.
+const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
+    ("gateway-conformance-infra", "tls-validity-checks-certificate", &["*", "*.org"]),
+    ("gateway-conformance-web-backend", "certificate", &["*"]),
+    ("gateway-conformance-infra", "tls-passthrough-checks-certificate", &["abc.example.com"]),
+    ("gateway-conformance-app-backend", "tls-passthrough-checks-certificate", &["abc.example.com"]),
+];
 
 /// Substitutes the suite's templated fields, as the upstream Applier does.
 pub fn substitute(text: &str, controller_name: &str) -> String {
@@ -71,6 +82,7 @@ impl FakeCluster {
             controller_name: controller_name.to_owned(),
             pods: Vec::new(),
             skipped_deployments: Vec::new(),
+            certificates: BTreeMap::new(),
         };
         let mut dep_index = 0u8;
         for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
@@ -84,6 +96,16 @@ impl FakeCluster {
         });
         let mut all = vec![class];
         all.extend(docs.iter().filter(|d| d["kind"] != "Deployment").cloned());
+        let ca = weir_tls::devcert::DevCa::new("weir conformance CA")?;
+        for (ns, name, sans) in SUITE_SECRETS {
+            let cert = ca.issue(sans, 365)?;
+            let yaml = weir_tls::devcert::secret_manifest(ns, name, &cert, None);
+            all.extend(documents(&yaml)?);
+            let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert.cert_pem.as_bytes())
+                .map(|c: rustls_pki_types::CertificateDer<'_>| c.to_vec())
+                .context("parsing a generated certificate")?;
+            cluster.certificates.insert(format!("{ns}/{name}"), Arc::new(der));
+        }
         cluster.apply("00-base", &all)?;
         Ok(cluster)
     }

@@ -30,6 +30,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Use HTTP/2 prior knowledge instead of HTTP/1.1.
     pub h2c: bool,
+    /// Use TLS (SNI = host), trusting exactly this leaf certificate (DER).
+    pub tls_pin: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// What the backend must have seen.
@@ -107,7 +109,26 @@ impl Case {
 
 async fn send(addr: SocketAddr, req: http::Request<Empty<Bytes>>, h2c: bool) -> anyhow::Result<RawResponse> {
     let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
-    let io = TokioIo::new(stream);
+    send_on(TokioIo::new(stream), req, h2c).await
+}
+
+async fn send_tls(addr: SocketAddr, sni: &str, pin: std::sync::Arc<Vec<u8>>, req: http::Request<Empty<Bytes>>) -> anyhow::Result<RawResponse> {
+    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(crate::tls::PinnedCertificate::new(pin)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls_pki_types::ServerName::try_from(sni.to_owned())?;
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, stream).await.context("TLS handshake")?;
+    send_on(TokioIo::new(tls), req, false).await
+}
+
+async fn send_on<I>(io: I, req: http::Request<Empty<Bytes>>, h2c: bool) -> anyhow::Result<RawResponse>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let resp = if h2c {
         let (mut s, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
         tokio::spawn(conn);
@@ -148,7 +169,14 @@ pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawRespon
     }
     // The suite always sends this header, usually empty.
     b = b.header("X-Echo-Set-Header", "");
-    tokio::time::timeout(Duration::from_secs(10), send(gw, b.body(Empty::new())?, r.h2c)).await.context("request timed out")?
+    let req = b.body(Empty::new())?;
+    let fut = async {
+        match &r.tls_pin {
+            Some(pin) => send_tls(gw, host.split(':').next().unwrap_or(&host), pin.clone(), req).await,
+            None => send(gw, req, r.h2c).await,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut).await.context("request timed out")?
 }
 
 /// The upstream `CompareRoundTrip` rules.

@@ -10,4 +10,5 @@ pub mod http;
 pub mod report;
 pub mod scenarios;
 pub mod suite;
+pub mod tls;
 pub mod weir;

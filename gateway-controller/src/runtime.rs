@@ -52,6 +52,7 @@ impl Runtime {
             let ctx = TranslateContext {
                 controller_name: self.controller_name.clone(),
                 assigned_addresses: self.pool.assign(&update.snapshot).clone(),
+                now_unix: weir_tls::material::unix_now(),
             };
             let mut t = translate(&update.snapshot, &ctx);
             let mut bind_errors = HashMap::new();

@@ -36,6 +36,8 @@ pub struct Listener {
 pub enum ListenerProtocol {
     /// HTTP/1.1 and HTTP/2 prior knowledge (h2c), detected per connection.
     Http,
+    /// TLS terminated here (certificate by SNI), then HTTP/1.1 or HTTP/2 by ALPN.
+    Https,
 }
 
 /// One Gateway listener on a socket.
@@ -48,6 +50,25 @@ pub struct ListenerHost {
     pub hostname: Option<String>,
     /// One per distinct request hostname pattern; `*` matches any host.
     pub virtual_hosts: Vec<VirtualHost>,
+    /// HTTPS only: the listener's certificates, the first being its default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificatePem>,
+}
+
+/// A certificate chain and key, PEM-encoded, from a `kubernetes.io/tls` Secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificatePem {
+    /// `namespace/name` of the Secret, for logs and metrics.
+    pub name: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for CertificatePem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificatePem").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 /// The routes that answer one hostname pattern, in precedence order.

@@ -34,11 +34,24 @@ use crate::upstream::Upstreams;
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 
 /// The downstream connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Downstream {
     /// The listener's configured address (the key into the route table).
     pub listener: SocketAddr,
     pub peer: SocketAddr,
+    /// Set when TLS was terminated here: the SNI name the client sent, if any.
+    pub tls: Option<TlsInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub sni: Option<Arc<str>>,
+}
+
+impl Downstream {
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 /// State shared by every request: the active route table, upstream pools and metrics.
@@ -71,7 +84,7 @@ impl Proxy {
         self.upstreams.retain_endpoints(|a| live.contains(a));
     }
 
-    pub async fn handle(&self, down: Downstream, req: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, down: &Downstream, req: Request<Incoming>) -> Response<ProxyBody> {
         let start = Instant::now();
         let table = self.table.load_full();
         let out = self.route(&table, down, req).await;
@@ -79,11 +92,15 @@ impl Proxy {
         out.response
     }
 
-    async fn route(&self, table: &RouteTable, down: Downstream, mut req: Request<Incoming>) -> Outcome {
+    async fn route(&self, table: &RouteTable, down: &Downstream, mut req: Request<Incoming>) -> Outcome {
         let Some(host) = request_host(&req) else {
             return local(None, StatusCode::BAD_REQUEST, "missing Host");
         };
-        let Some(route) = select_routes(table, down.listener, &host).and_then(|routes| match_route(routes, &req)) else {
+        let routes = match select_routes(table, down, &host) {
+            Ok(r) => r,
+            Err(status) => return local(None, status, if status == StatusCode::MISDIRECTED_REQUEST { "misdirected request" } else { "no route" }),
+        };
+        let Some(route) = match_route(routes, &req) else {
             return local(None, StatusCode::NOT_FOUND, "no route");
         };
         let name = Some(route.name.clone());
@@ -123,7 +140,7 @@ impl Proxy {
 
     async fn forward(
         &self,
-        down: Downstream,
+        down: &Downstream,
         endpoint: SocketAddr,
         protocol: UpstreamProtocol,
         mut req: Request<Incoming>,
@@ -147,11 +164,19 @@ impl Proxy {
     }
 }
 
-/// Phase 1: the routes that may answer `host` on this socket.
-fn select_routes<'t>(table: &'t RouteTable, listener: SocketAddr, host: &str) -> Option<&'t [CompiledRoute]> {
-    let port = table.listeners.get(&listener)?;
-    let gateway_listener = port.hosts.lookup(host)?;
-    gateway_listener.vhosts.lookup(host).map(Vec::as_slice)
+/// Phase 1: the routes that may answer `host` on this socket. Over TLS, a request whose host
+/// selects another Gateway listener than the SNI did is misdirected (421): the client reused a
+/// connection whose certificate and listener were chosen for a different name.
+fn select_routes<'t>(table: &'t RouteTable, down: &Downstream, host: &str) -> Result<&'t [CompiledRoute], StatusCode> {
+    let port = table.listeners.get(&down.listener).ok_or(StatusCode::NOT_FOUND)?;
+    let gateway_listener = port.hosts.lookup(host).ok_or(StatusCode::NOT_FOUND)?;
+    if let Some(sni) = down.tls.as_ref().and_then(|t| t.sni.as_deref()) {
+        let by_sni = port.hosts.lookup(sni).map(|h| &h.name);
+        if by_sni != Some(&gateway_listener.name) {
+            return Err(StatusCode::MISDIRECTED_REQUEST);
+        }
+    }
+    gateway_listener.vhosts.lookup(host).map(Vec::as_slice).ok_or(StatusCode::NOT_FOUND)
 }
 
 /// Phase 2: the first route whose match succeeds.
@@ -169,7 +194,7 @@ fn match_route<'t>(routes: &'t [CompiledRoute], req: &Request<Incoming>) -> Opti
 fn request_filters<'t>(
     route: &CompiledRoute,
     filters: &'t [CompiledFilter],
-    down: Downstream,
+    down: &Downstream,
     host: &str,
     req: &mut Request<Incoming>,
     response_mods: &mut Vec<&'t CompiledHeaderModifier>,
@@ -179,7 +204,7 @@ fn request_filters<'t>(
             CompiledFilter::RequestHeaders(m) => m.apply(req.headers_mut()),
             CompiledFilter::ResponseHeaders(m) => response_mods.push(m),
             CompiledFilter::Redirect(r) => {
-                let scheme = r.scheme.as_deref().unwrap_or("http");
+                let scheme = r.scheme.as_deref().unwrap_or(down.scheme());
                 let port = r.port.unwrap_or_else(|| match r.scheme.as_deref() {
                     Some("https") => 443,
                     Some("http") => 80,
@@ -299,7 +324,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// Phase 5 preparation: headers and URI form for the upstream protocol.
-fn prepare_upstream_request(req: &mut Request<Incoming>, down: Downstream, protocol: UpstreamProtocol, upgrade: bool) {
+fn prepare_upstream_request(req: &mut Request<Incoming>, down: &Downstream, protocol: UpstreamProtocol, upgrade: bool) {
     // HTTP/2 clients send :authority and no Host; HTTP/1.1 upstreams need Host.
     let authority = match req.headers().get(header::HOST) {
         Some(h) => h.clone(),
@@ -320,7 +345,7 @@ fn prepare_upstream_request(req: &mut Request<Incoming>, down: Downstream, proto
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(down.scheme()));
     match protocol {
         UpstreamProtocol::H2c if !upgrade => {
             headers.remove(header::HOST);

@@ -24,6 +24,8 @@ pub enum CompileError {
     Route { route: String, what: String, reason: String },
     #[error("listener {0}: address used twice")]
     DuplicateListener(SocketAddr),
+    #[error("listener {address}: certificate {name}: {reason}")]
+    Certificate { address: SocketAddr, name: String, reason: String },
 }
 
 /// A compiled `ProxyConfig`.
@@ -37,6 +39,8 @@ pub struct RouteTable {
 /// What one socket serves.
 pub struct PortTable {
     pub hosts: HostMap<HostTable>,
+    /// For HTTPS sockets: the TLS acceptor, whose resolver holds this version's certificates.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// One Gateway listener's virtual hosts.
@@ -319,12 +323,33 @@ impl RouteTable {
                 }
                 hosts.insert(h.hostname.as_deref(), HostTable { name: h.name.as_str().into(), vhosts });
             }
-            if listeners.insert(l.address, Arc::new(PortTable { hosts })).is_some() {
+            let tls = match l.protocol {
+                config::ListenerProtocol::Http => None,
+                config::ListenerProtocol::Https => Some(tls_acceptor(l)?),
+            };
+            if listeners.insert(l.address, Arc::new(PortTable { hosts, tls })).is_some() {
                 return Err(CompileError::DuplicateListener(l.address));
             }
         }
         Ok(RouteTable { version, source: config, listeners, clusters })
     }
+}
+
+/// Builds the socket's TLS acceptor from its listeners' certificates.
+fn tls_acceptor(l: &config::Listener) -> Result<tokio_rustls::TlsAcceptor, CompileError> {
+    let now = weir_tls::material::unix_now();
+    let mut hosts = Vec::new();
+    for h in &l.hosts {
+        let mut certificates = Vec::new();
+        for c in &h.certificates {
+            let loaded = weir_tls::LoadedCertificate::from_pem(c.cert_pem.as_bytes(), c.key_pem.as_bytes(), now)
+                .map_err(|e| CompileError::Certificate { address: l.address, name: c.name.clone(), reason: e.to_string() })?;
+            certificates.push(loaded);
+        }
+        hosts.push(weir_tls::HostCertificates { hostname: h.hostname.clone(), certificates });
+    }
+    let resolver = Arc::new(weir_tls::SniResolver::new(hosts));
+    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(resolver)))
 }
 
 fn compile_route(

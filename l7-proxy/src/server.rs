@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
-use crate::proxy::{Downstream, Proxy};
+use crate::proxy::{Downstream, Proxy, TlsInfo};
 use crate::route_table::{CompileError, RouteTable};
 
 /// The outcome of applying a config.
@@ -144,27 +144,55 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        let down = Downstream { listener: addr, peer };
+        // The acceptor of the active config: new handshakes see rotated certificates at once.
+        let tls = proxy.table().listeners.get(&addr).and_then(|p| p.tls.clone());
         let proxy = proxy.clone();
         let http = http.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(down, req).await) }
-            });
-            let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            match tls {
+                None => serve(TokioIo::new(stream), Downstream { listener: addr, peer, tls: None }, proxy, http, stop).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls_stream)) => {
+                            let sni = tls_stream.get_ref().1.server_name().map(|s| Arc::<str>::from(s.to_ascii_lowercase()));
+                            let down = Downstream { listener: addr, peer, tls: Some(TlsInfo { sni }) };
+                            serve(TokioIo::new(tls_stream), down, proxy, http, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP on one accepted (and, for HTTPS, decrypted) connection.
+async fn serve<I>(io: I, down: Downstream, proxy: Arc<Proxy>, http: Arc<auto::Builder<TokioExecutor>>, stop: CancellationToken)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = down.peer;
+    let down = Arc::new(down);
+    let svc = service_fn(move |req| {
+        let proxy = proxy.clone();
+        let down = down.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(&down, req).await) }
+    });
+    let conn = http.serve_connection_with_upgrades(io, svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

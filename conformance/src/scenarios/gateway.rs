@@ -3,6 +3,7 @@
 use crate::suite::{BoxFut, ListenerExpect, Scenario, Suite, INFRA};
 
 const GW: &[&str] = &["Gateway"];
+const GW_RG: &[&str] = &["Gateway", "ReferenceGrant"];
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -12,6 +13,12 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario { name: "GatewayWithAttachedRoutes", features: &["Gateway", "HTTPRoute"], manifests: &["gateway-with-attached-routes.yaml"], run: with_attached_routes },
         Scenario { name: "GatewayListenerUnsupportedProtocol", features: GW, manifests: &["gateway-invalid-listeners-unsupported-protocol.yaml"], run: unsupported_protocol },
         Scenario { name: "GatewayInvalidParametersRef", features: GW, manifests: &["gateway-invalid-parameters-ref.yaml"], run: invalid_parameters_ref },
+        Scenario { name: "GatewayInvalidTLSConfiguration", features: GW, manifests: &["gateway-invalid-tls-configuration.yaml"], run: invalid_tls_configuration },
+        Scenario { name: "GatewaySecretMissingReferenceGrant", features: GW_RG, manifests: &["gateway-secret-missing-reference-grant.yaml"], run: secret_missing_grant },
+        Scenario { name: "GatewaySecretInvalidReferenceGrant", features: GW_RG, manifests: &["gateway-secret-invalid-reference-grant.yaml"], run: secret_invalid_grant },
+        Scenario { name: "GatewaySecretReferenceGrantAllInNamespace", features: GW_RG, manifests: &["gateway-secret-reference-grant-all-in-namespace.yaml"], run: secret_grant_all },
+        Scenario { name: "GatewaySecretReferenceGrantSpecific", features: GW_RG, manifests: &["gateway-secret-reference-grant-specific.yaml"], run: secret_grant_specific },
+        Scenario { name: "GatewayModifyListeners", features: GW, manifests: &["gateway-modify-listeners.yaml"], run: modify_listeners },
     ]
 }
 
@@ -107,4 +114,88 @@ fn unsupported_protocol(s: &Suite) -> BoxFut<'_> {
 
 fn invalid_parameters_ref(s: &Suite) -> BoxFut<'_> {
     Box::pin(s.gateway_condition(INFRA, "gateway-invalid-parameters-ref", "Accepted", "False", Some("InvalidParameters")))
+}
+
+fn invalid_tls_configuration(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        for gw in [
+            "gateway-certificate-nonexistent-secret",
+            "gateway-certificate-unsupported-group",
+            "gateway-certificate-unsupported-kind",
+            "gateway-certificate-malformed-secret",
+        ] {
+            s.gateway_listeners(INFRA, gw, &[ListenerExpect {
+                name: "https",
+                kinds: &["HTTPRoute"],
+                attached: 0,
+                conditions: &[("ResolvedRefs", "False", Some("InvalidCertificateRef"))],
+            }])
+            .await?;
+        }
+        Ok(())
+    })
+}
+
+async fn secret_listener(s: &Suite, gw: &str, conditions: &'static [(&'static str, &'static str, Option<&'static str>)]) -> Result<(), String> {
+    s.gateway_listeners(INFRA, gw, &[ListenerExpect { name: "https", kinds: &["HTTPRoute"], attached: 0, conditions }]).await
+}
+
+fn secret_missing_grant(s: &Suite) -> BoxFut<'_> {
+    Box::pin(secret_listener(s, "gateway-secret-missing-reference-grant", &[("ResolvedRefs", "False", Some("RefNotPermitted"))]))
+}
+
+fn secret_invalid_grant(s: &Suite) -> BoxFut<'_> {
+    Box::pin(secret_listener(s, "gateway-secret-invalid-reference-grant", &[("ResolvedRefs", "False", Some("RefNotPermitted"))]))
+}
+
+const SECRET_OK: &[(&str, &str, Option<&str>)] = &[("Programmed", "True", Some("Programmed")), ("ResolvedRefs", "True", Some("ResolvedRefs"))];
+
+fn secret_grant_all(s: &Suite) -> BoxFut<'_> {
+    Box::pin(secret_listener(s, "gateway-secret-reference-grant-all-in-namespace", SECRET_OK))
+}
+
+fn secret_grant_specific(s: &Suite) -> BoxFut<'_> {
+    Box::pin(secret_listener(s, "gateway-secret-reference-grant-specific", SECRET_OK))
+}
+
+fn modify_listeners(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let file = "gateway-modify-listeners.yaml";
+        let ok = &[("Accepted", "True", None), ("ResolvedRefs", "True", None)];
+        // Adding a listener.
+        let add = "gateway-add-listener";
+        s.gateway_address(INFRA, add).await?;
+        let before = super::http_core::generation(s, "Gateway", INFRA, add).await?;
+        s.patch(file, |docs| {
+            for d in docs.iter_mut().filter(|d| d["kind"] == "Gateway" && d["metadata"]["name"] == add) {
+                if let Some(ls) = d["spec"]["listeners"].as_array_mut() {
+                    ls.push(serde_json::json!({
+                        "name": "http", "port": 80, "protocol": "HTTP", "hostname": "data.test.com",
+                        "allowedRoutes": { "namespaces": { "from": "All" } },
+                    }));
+                }
+            }
+        })?;
+        s.wait_for("generation bumped", |doc| {
+            let g = crate::suite::find(doc, "Gateway", INFRA, add)?;
+            if g["metadata"]["generation"].as_i64() > Some(before) { Ok(()) } else { Err("generation unchanged".into()) }
+        })
+        .await?;
+        s.gateway_listeners(INFRA, add, &[
+            ListenerExpect { name: "https", kinds: &["HTTPRoute"], attached: 1, conditions: ok },
+            ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 1, conditions: ok },
+        ])
+        .await?;
+        // Removing one.
+        let remove = "gateway-remove-listener";
+        s.gateway_address(INFRA, remove).await?;
+        s.patch(file, |docs| {
+            for d in docs.iter_mut().filter(|d| d["kind"] == "Gateway" && d["metadata"]["name"] == remove) {
+                if let Some(ls) = d["spec"]["listeners"].as_array_mut() {
+                    ls.retain(|l| l["name"] != "https");
+                }
+            }
+        })?;
+        s.gateway_listeners(INFRA, remove, &[ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 1, conditions: ok }]).await
+    })
 }

@@ -36,6 +36,7 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario { name: "HTTPRoutePathMatchOrder", features: CORE, manifests: &["httproute-path-match-order.yaml"], run: path_match_order },
         Scenario { name: "HTTPRouteMultipleGateways", features: CORE, manifests: &["httproute-multiple-gateways.yaml"], run: multiple_gateways },
         Scenario { name: "HTTPRouteInvalidCrossNamespaceParentRef", features: CORE, manifests: &["httproute-invalid-cross-namespace-parent-ref.yaml"], run: invalid_cross_ns_parent },
+        Scenario { name: "HTTPRouteHTTPSListener", features: CORE, manifests: &["httproute-https-listener.yaml"], run: https_listener },
         Scenario { name: "HTTPRouteInvalidParentRefNotMatchingSectionName", features: CORE, manifests: &["httproute-invalid-parentref-not-matching-section-name.yaml"], run: parent_not_matching_section },
     ]
 }
@@ -365,5 +366,23 @@ fn parent_not_matching_section(s: &Suite) -> BoxFut<'_> {
         s.route_condition(INFRA, route, SAME, "Accepted", "False", Some("NoMatchingParent")).await?;
         s.route_not_accepted(INFRA, route).await?;
         s.gateway_zero_routes(INFRA, "same-namespace").await
+    })
+}
+
+fn https_listener(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gwid = (INFRA, "same-namespace-with-https-listener");
+        let gw = s.routes_accepted(gwid, &[(INFRA, "httproute-https-test"), (INFRA, "httproute-https-test-no-hostname")]).await?;
+        let pin = s.cluster.certificates.get("gateway-conformance-infra/tls-validity-checks-certificate").cloned().ok_or("no certificate")?;
+        let tls = |mut c: Case| {
+            c.request.tls_pin = Some(pin.clone());
+            c
+        };
+        s.expect(gw, vec![
+            tls(c("example.org", "/").backend("infra-backend-v1")),
+            tls(c("unknown-example.org", "/").status(404)),
+            tls(c("second-example.org", "/").backend("infra-backend-v2")),
+        ])
+        .await
     })
 }

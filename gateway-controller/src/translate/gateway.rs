@@ -7,6 +7,9 @@ use std::net::IpAddr;
 use gateway_api::gateways::{Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From};
 use weir_store::{NsName, Snapshot};
 
+use weir_proxy::config::{CertificatePem, ListenerProtocol};
+
+use super::backend::reference_granted;
 use super::{LabelSelector, TranslateContext};
 use crate::features::supported_features;
 use crate::status::{Condition, FeatureName, GatewayClassStatus, RouteGroupKind, GROUP};
@@ -14,10 +17,13 @@ use crate::status::{Condition, FeatureName, GatewayClassStatus, RouteGroupKind, 
 /// Route kinds each listener protocol can carry, in the order reported.
 fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
     match protocol {
-        "HTTP" => &["HTTPRoute"],
+        "HTTP" | "HTTPS" => &["HTTPRoute"],
         _ => &[],
     }
 }
+
+/// Certificates expiring sooner than this get a warning in the listener's condition message.
+const EXPIRY_WARNING_SECS: i64 = 14 * 86_400;
 
 /// Which namespaces may attach routes to a listener.
 pub(crate) enum AllowedNamespaces {
@@ -35,6 +41,9 @@ pub(crate) struct ListenerModel<'a> {
     pub conditions: Vec<Condition>,
     /// The listener will be served: accepted, not conflicted, refs resolved.
     pub serving: bool,
+    pub protocol: ListenerProtocol,
+    /// HTTPS: the certificates that resolved, in certificateRefs order.
+    pub certificates: Vec<CertificatePem>,
     pub attached_routes: i32,
 }
 
@@ -102,7 +111,7 @@ pub(crate) fn model_gateways<'a>(
         if let Some(("UnsupportedAddress", msg)) = &address_problem {
             rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
         }
-        let listeners = model_listeners(snapshot, gw, generation);
+        let listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
         out.push(GatewayModel { id: id.clone(), generation, addresses, rejected, address_problem, listeners });
     }
     out
@@ -135,7 +144,7 @@ fn gateway_addresses(gw: &Gateway, id: &NsName, ctx: &TranslateContext) -> (Vec<
     (ips, None)
 }
 
-fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) -> Vec<ListenerModel<'a>> {
+fn model_listeners<'a>(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str, gw: &'a Gateway, generation: i64) -> Vec<ListenerModel<'a>> {
     let listeners = &gw.spec.listeners;
     // Protocol conflicts: listeners sharing a port must use compatible protocols. The spec
     // forbids picking a winner: every listener on a conflicted port is rejected.
@@ -167,18 +176,33 @@ fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) ->
         } else {
             Condition::new("Accepted", true, "Accepted", "Listener is accepted", generation)
         };
-        let resolved = if kinds_ok {
-            Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation)
-        } else {
-            Condition::new("ResolvedRefs", false, "InvalidRouteKinds", kinds_msg, generation)
+        let (protocol, certs) = match l.protocol.as_str() {
+            "HTTPS" => (ListenerProtocol::Https, Some(resolve_certificates(snapshot, ctx, gw_ns, l))),
+            _ => (ListenerProtocol::Http, None),
         };
+        let resolved = match &certs {
+            Some(c) if c.problem.is_some() => {
+                let (reason, msg) = c.problem.clone().unwrap_or_default();
+                Condition::new("ResolvedRefs", false, reason, msg, generation)
+            }
+            _ if !kinds_ok => Condition::new("ResolvedRefs", false, "InvalidRouteKinds", kinds_msg, generation),
+            _ => Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation),
+        };
+        let has_certs = certs.as_ref().is_none_or(|c| !c.loaded.is_empty());
         let conflicted = match &conflict {
             Some(msg) => Condition::new("Conflicted", true, "ProtocolConflict", msg.clone(), generation),
             None => Condition::new("Conflicted", false, "NoConflicts", "No conflicts", generation),
         };
-        let serving = accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty();
+        let serving = accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty() && has_certs;
         let programmed = if serving {
-            Condition::new("Programmed", true, "Programmed", "Listener is programmed", generation)
+            let warning = certs.as_ref().map(|c| c.warnings.join("; ")).filter(|w| !w.is_empty());
+            let msg = match warning {
+                Some(w) => format!("Listener is programmed; warning: {w}"),
+                None => "Listener is programmed".into(),
+            };
+            Condition::new("Programmed", true, "Programmed", msg, generation)
+        } else if !has_certs {
+            Condition::new("Programmed", false, "Invalid", "no valid certificate: see ResolvedRefs", generation)
         } else {
             Condition::new("Programmed", false, "Invalid", "Listener is not served: see its other conditions", generation)
         };
@@ -189,6 +213,8 @@ fn model_listeners<'a>(snapshot: &Snapshot, gw: &'a Gateway, generation: i64) ->
             namespaces: allowed_namespaces(l),
             conditions: conds,
             serving,
+            protocol,
+            certificates: certs.map(|c| c.loaded).unwrap_or_default(),
             attached_routes: 0,
         });
     }
@@ -245,4 +271,66 @@ fn allowed_namespaces(l: &GatewayListeners) -> AllowedNamespaces {
         }
         Some(From::Same) | None => AllowedNamespaces::Same,
     }
+}
+
+/// The outcome of resolving an HTTPS listener's certificateRefs.
+struct ResolvedCertificates {
+    loaded: Vec<CertificatePem>,
+    /// The first problem (RefNotPermitted wins over InvalidCertificateRef), if any.
+    problem: Option<(&'static str, String)>,
+    warnings: Vec<String>,
+}
+
+fn resolve_certificates(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str, l: &GatewayListeners) -> ResolvedCertificates {
+    let mut out = ResolvedCertificates { loaded: Vec::new(), problem: None, warnings: Vec::new() };
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
+    let refs = l.tls.as_ref().and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
+    if refs.is_empty() {
+        problems.push(("InvalidCertificateRef", format!("listener {}: an HTTPS listener needs tls.certificateRefs", l.name)));
+    }
+    for r in refs {
+        let group = r.group.as_deref().unwrap_or("");
+        let kind = r.kind.as_deref().unwrap_or("Secret");
+        let ns = r.namespace.as_deref().unwrap_or(gw_ns);
+        let id = NsName::new(ns, r.name.as_str());
+        if group != "" || kind != "Secret" {
+            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: kind {}{kind} is not supported; use a core Secret", if group.is_empty() { String::new() } else { format!("{group}/") })));
+            continue;
+        }
+        if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", "Secret", ns, &r.name) {
+            problems.push(("RefNotPermitted", format!("certificateRef {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it")));
+            continue;
+        }
+        let Some(secret) = snapshot.secrets.get(&id) else {
+            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: Secret not found")));
+            continue;
+        };
+        let ty = secret.type_.as_deref().unwrap_or("Opaque");
+        if ty != "kubernetes.io/tls" {
+            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: Secret has type {ty}; it must be kubernetes.io/tls (as cert-manager writes)")));
+            continue;
+        }
+        let data = secret.data.clone().unwrap_or_default();
+        let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else {
+            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: Secret lacks tls.crt or tls.key")));
+            continue;
+        };
+        match weir_tls::LoadedCertificate::from_pem(&crt.0, &key.0, ctx.now_unix) {
+            Ok(c) => {
+                let left = c.expires_in(ctx.now_unix);
+                if left < EXPIRY_WARNING_SECS {
+                    out.warnings.push(format!("certificate {id} expires in {} days", left / 86_400));
+                }
+                out.loaded.push(CertificatePem {
+                    name: id.to_string(),
+                    cert_pem: String::from_utf8_lossy(&crt.0).into_owned(),
+                    key_pem: String::from_utf8_lossy(&key.0).into_owned(),
+                });
+            }
+            Err(e) => problems.push(("InvalidCertificateRef", format!("certificateRef {id}: {e}"))),
+        }
+    }
+    let first = problems.iter().find(|p| p.0 == "RefNotPermitted").or(problems.first()).cloned();
+    out.problem = first.map(|(reason, _)| (reason, problems.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; ")));
+    out
 }

@@ -11,7 +11,7 @@ mod http_route;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-use weir_proxy::config::{Listener, ListenerHost, ListenerProtocol, ProxyConfig, VirtualHost};
+use weir_proxy::config::{Listener, ListenerHost, ProxyConfig, VirtualHost};
 use weir_store::{NsName, Snapshot};
 
 use crate::status::{Condition, GatewayAddress, GatewayStatus, ListenerStatus, Statuses};
@@ -23,6 +23,8 @@ pub struct TranslateContext {
     pub controller_name: String,
     /// Addresses the pool gave Gateways that have no `spec.addresses`.
     pub assigned_addresses: BTreeMap<NsName, IpAddr>,
+    /// The time certificates are checked against (Unix seconds): the one input that is a clock.
+    pub now_unix: i64,
 }
 
 /// The result of one translation.
@@ -115,15 +117,23 @@ fn assemble(
                     name: format!("{}/{}", g.id, l.spec.name),
                     hostname: l.spec.hostname.clone(),
                     virtual_hosts,
+                    certificates: l.certificates.clone(),
                 };
                 for ip in &g.addresses {
                     let Ok(port) = u16::try_from(l.spec.port) else { continue };
                     let addr = SocketAddr::new(*ip, port);
                     let socket = sockets.entry(addr).or_insert_with(|| Listener {
                         address: addr,
-                        protocol: ListenerProtocol::Http,
+                        protocol: l.protocol,
                         hosts: Vec::new(),
                     });
+                    // Another Gateway on this address uses the port with another protocol.
+                    if socket.protocol != l.protocol {
+                        let msg = format!("{addr} is served with protocol {:?} by listener {}", socket.protocol, socket.hosts.first().map_or("?", |h| h.name.as_str()));
+                        set(&mut conditions, Condition::new("Conflicted", true, "ProtocolConflict", msg.clone(), generation));
+                        set(&mut conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
+                        continue;
+                    }
                     // Another Gateway sharing this address already serves this hostname.
                     if let Some(other) = socket.hosts.iter().find(|h| h.hostname == host.hostname) {
                         let msg = format!("{addr} hostname {} is already served by listener {}", host.hostname.as_deref().unwrap_or("(any)"), other.name);

@@ -42,11 +42,12 @@ fn context(snapshot: &Snapshot) -> TranslateContext {
         .gateways
         .keys()
         .zip(1u8..)
-        .map(|(id, i)| (id.clone(), IpAddr::from([10, 0, 0, i])))
+        .map(|(id, i)| (id.clone(), IpAddr::from([198, 51, 100, i])))
         .collect();
     TranslateContext {
         controller_name: CONTROLLER_NAME.into(),
         assigned_addresses,
+        now_unix: weir_tls::material::unix_now(),
     }
 }
 
@@ -278,7 +279,7 @@ fn the_helpers_see_a_minimal_gateway_served() {
     assert_eq!(t.config.listeners.len(), 1);
     assert_eq!(
         t.config.listeners[0].address,
-        "10.0.0.1:80".parse::<SocketAddr>().unwrap()
+        "198.51.100.1:80".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(vhosts(&t, L), ["*"]);
     assert_eq!(route_names(&t, L, "*"), ["default/r/rule0/0"]);
@@ -1329,11 +1330,11 @@ ports:
 - {{name: http, port: 8080, protocol: TCP}}
 - {{name: admin, port: 9900, protocol: TCP}}
 endpoints:
-- addresses: ["10.1.0.2"]
+- addresses: ["198.18.0.2"]
   conditions: {{ready: true}}
-- addresses: ["10.1.0.3"]
+- addresses: ["198.18.0.3"]
   conditions: {{ready: false}}
-- addresses: ["10.1.0.1"]
+- addresses: ["198.18.0.1"]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -1346,7 +1347,7 @@ addressType: IPv4
 ports:
 - {{name: admin, port: 9900, protocol: TCP}}
 endpoints:
-- addresses: ["10.1.0.9"]
+- addresses: ["198.18.0.9"]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -1359,7 +1360,7 @@ addressType: IPv4
 ports:
 - {{name: http, port: 8080, protocol: TCP}}
 endpoints:
-- addresses: ["10.1.0.7"]
+- addresses: ["198.18.0.7"]
 "#
     )
 }
@@ -1481,11 +1482,11 @@ fn reference_grant_admits_cross_namespace_backend_with_its_ready_endpoints() {
     );
     let want = Cluster {
         protocol: UpstreamProtocol::Http1,
-        // 10.1.0.3 is not ready; 10.1.0.9 and 10.1.0.7 serve other ports / another Service;
+        // 198.18.0.3 is not ready; 198.18.0.9 and 198.18.0.7 serve other ports / another Service;
         // the Service port `http` maps to the slice port `http` (8080), not to 80.
         endpoints: vec![
-            "10.1.0.1:8080".parse().unwrap(),
-            "10.1.0.2:8080".parse().unwrap(),
+            "198.18.0.1:8080".parse().unwrap(),
+            "198.18.0.2:8080".parse().unwrap(),
         ],
     };
     assert_eq!(
@@ -1539,11 +1540,11 @@ fn same_namespace_backend_resolves_with_named_port_mapping() {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     };
-    assert_eq!(eps("default/web:80"), ["10.1.0.1:8080", "10.1.0.2:8080"]);
+    assert_eq!(eps("default/web:80"), ["198.18.0.1:8080", "198.18.0.2:8080"]);
     // Port `admin` is in both slices.
     assert_eq!(
         eps("default/web:9000"),
-        ["10.1.0.1:9900", "10.1.0.2:9900", "10.1.0.9:9900"]
+        ["198.18.0.1:9900", "198.18.0.2:9900", "198.18.0.9:9900"]
     );
 }
 
@@ -1753,8 +1754,7 @@ fn http_and_https_on_one_port_conflict_and_neither_wins() {
     let t = run(&gateway_with_listeners(&format!("{HTTP_80}{HTTPS_80}")));
     let https = listener(&t, "default/gw", "https");
     assert_cond(&https.conditions, "Conflicted", true, "ProtocolConflict");
-    // HTTPS is not served by weir at all, which Accepted reports first.
-    assert_cond(&https.conditions, "Accepted", false, "UnsupportedProtocol");
+    assert_cond(&https.conditions, "Accepted", false, "PortUnavailable");
     assert_cond(&https.conditions, "Programmed", false, "Invalid");
     let http = listener(&t, "default/gw", "http");
     assert_cond(&http.conditions, "Conflicted", true, "ProtocolConflict");
@@ -2153,6 +2153,7 @@ fn gateway_without_spec_addresses_uses_the_assigned_address() {
     let ctx = TranslateContext {
         controller_name: CONTROLLER_NAME.into(),
         assigned_addresses: BTreeMap::from([(id("default/gw"), "198.51.100.4".parse().unwrap())]),
+        now_unix: weir_tls::material::unix_now(),
     };
     let t = translate(&s, &ctx);
     let g = gateway(&t, "default/gw");
@@ -2187,6 +2188,7 @@ fn gateway_without_any_address_is_not_programmed() {
     let ctx = TranslateContext {
         controller_name: CONTROLLER_NAME.into(),
         assigned_addresses: BTreeMap::new(),
+        now_unix: weir_tls::material::unix_now(),
     };
     let t = translate(&s, &ctx);
     let g = gateway(&t, "default/gw");
