@@ -32,6 +32,8 @@ pub struct Request {
     pub h2c: bool,
     /// Use TLS (SNI = host), trusting exactly this leaf certificate (DER).
     pub tls_pin: Option<std::sync::Arc<Vec<u8>>>,
+    /// Response headers the echo backend is asked to set (`X-Echo-Set-Header`).
+    pub backend_sets: Vec<(String, String)>,
 }
 
 /// What the backend must have seen.
@@ -98,6 +100,15 @@ impl Case {
     }
     pub fn expect(mut self, e: ExpectedRequest) -> Case {
         self.expected_request = Some(e);
+        self
+    }
+    pub fn backend_sets(mut self, headers: &[(&str, &str)]) -> Case {
+        self.request.backend_sets = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self
+    }
+    pub fn response_headers(mut self, headers: &[(&str, &str)], absent: &[&str]) -> Case {
+        self.response_headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.absent_response_headers = absent.iter().map(|s| s.to_string()).collect();
         self
     }
     pub fn redirect(mut self, status: u16, r: ExpectedRedirect) -> Case {
@@ -168,7 +179,8 @@ pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawRespon
         b = b.header(k.as_str(), v.as_str());
     }
     // The suite always sends this header, usually empty.
-    b = b.header("X-Echo-Set-Header", "");
+    let sets: Vec<String> = r.backend_sets.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    b = b.header("X-Echo-Set-Header", sets.join(","));
     let req = b.body(Empty::new())?;
     let fut = async {
         match &r.tls_pin {

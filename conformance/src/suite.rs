@@ -133,6 +133,11 @@ impl Suite {
     /// The Gateway's address and its first listener's port, once it is Accepted and Programmed
     /// with every condition at the latest generation.
     pub async fn gateway_address(&self, ns: &str, name: &str) -> Result<SocketAddr, String> {
+        self.gateway_listener_address(ns, name, None).await
+    }
+
+    /// As `gateway_address`, with the port of the named listener (`NewGatewayRef(gw, name)`).
+    pub async fn gateway_listener_address(&self, ns: &str, name: &str, listener: Option<&str>) -> Result<SocketAddr, String> {
         self.wait_for(&format!("Gateway {ns}/{name} ready"), |doc| {
             let gw = find(doc, "Gateway", ns, name)?;
             latest(gw, &gw["status"]["conditions"])?;
@@ -147,7 +152,10 @@ impl Suite {
         .await?;
         let doc = self.weir.status().await.map_err(|e| e.to_string())?;
         let gw = find(&doc, "Gateway", ns, name)?;
-        let first = gw["status"]["listeners"][0]["name"].as_str().unwrap_or("").to_owned();
+        let first = match listener {
+            Some(l) => l.to_owned(),
+            None => gw["status"]["listeners"][0]["name"].as_str().unwrap_or("").to_owned(),
+        };
         let cfg: Value = self.weir.get("/config").await.ok().and_then(|c| serde_json::from_str(&c).ok()).ok_or("no /config")?;
         let host = format!("{ns}/{name}/{first}");
         cfg["config"]["listeners"]

@@ -36,6 +36,8 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario { name: "HTTPRoutePathMatchOrder", features: CORE, manifests: &["httproute-path-match-order.yaml"], run: path_match_order },
         Scenario { name: "HTTPRouteMultipleGateways", features: CORE, manifests: &["httproute-multiple-gateways.yaml"], run: multiple_gateways },
         Scenario { name: "HTTPRouteInvalidCrossNamespaceParentRef", features: CORE, manifests: &["httproute-invalid-cross-namespace-parent-ref.yaml"], run: invalid_cross_ns_parent },
+        Scenario { name: "HTTPRouteServiceTypes", features: CORE, manifests: &["httproute-service-types.yaml"], run: service_types },
+        Scenario { name: "HTTPRouteNoBackendRefs", features: CORE, manifests: &["httproute-omitted-backendrefs.yaml"], run: no_backend_refs },
         Scenario { name: "HTTPRouteHTTPSListener", features: CORE, manifests: &["httproute-https-listener.yaml"], run: https_listener },
         Scenario { name: "HTTPRouteInvalidParentRefNotMatchingSectionName", features: CORE, manifests: &["httproute-invalid-parentref-not-matching-section-name.yaml"], run: parent_not_matching_section },
     ]
@@ -382,6 +384,57 @@ fn https_listener(s: &Suite) -> BoxFut<'_> {
             tls(c("example.org", "/").backend("infra-backend-v1")),
             tls(c("unknown-example.org", "/").status(404)),
             tls(c("second-example.org", "/").backend("infra-backend-v2")),
+        ])
+        .await
+    })
+}
+
+fn service_types(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        // As the upstream test does: fill the hand-written IPv4 EndpointSlices with the
+        // infra-backend-v1 pods' addresses (the pods have no IPv6 address here).
+        let endpoints: Vec<serde_json::Value> = s
+            .cluster
+            .pods
+            .iter()
+            .filter(|p| p.app == "infra-backend-v1")
+            .map(|p| serde_json::json!({ "addresses": [p.ip.to_string()], "conditions": { "ready": true, "serving": true } }))
+            .collect();
+        s.patch("httproute-service-types.yaml", |docs| {
+            for d in docs.iter_mut().filter(|d| d["kind"] == "EndpointSlice" && d["addressType"] == "IPv4") {
+                d["endpoints"] = serde_json::Value::Array(endpoints.clone());
+            }
+        })?;
+        let gw = s.routes_accepted(SAME, &[(INFRA, "service-types")]).await?;
+        s.expect(gw, vec![
+            c("", "/manual-endpointslices").backend("infra-backend-v1"),
+            c("", "/headless").backend("infra-backend-v1"),
+            c("", "/headless-manual-endpointslices").backend("infra-backend-v1"),
+        ])
+        .await
+    })
+}
+
+fn no_backend_refs(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let route = "omitted-backendrefs";
+        let gw = s.gateway_address(INFRA, "same-namespace").await?;
+        s.route_condition(INFRA, route, SAME, "ResolvedRefs", "True", Some("ResolvedRefs")).await?;
+        // HTTPRouteMustHaveParents with the namespace required to be absent.
+        s.wait_for("one parent without a namespace, Accepted", |doc| {
+            let r = crate::suite::find(doc, "HTTPRoute", INFRA, route)?;
+            let parents = r["status"]["parents"].as_array().cloned().unwrap_or_default();
+            let [p] = parents.as_slice() else { return Err(format!("{} parents", parents.len())) };
+            if !p["parentRef"]["namespace"].is_null() {
+                return Err(format!("parentRef.namespace is {}", p["parentRef"]["namespace"]));
+            }
+            crate::suite::has_condition(&p["conditions"], "Accepted", "True", None)
+        })
+        .await?;
+        s.expect(gw, vec![
+            c("", "/forward").backend("infra-backend-v1"),
+            c("", "/omitted-no-forward").status(500),
+            c("", "/empty-no-forward").status(500),
         ])
         .await
     })
