@@ -9,6 +9,9 @@ source scripts/deps.sh
 
 cargo build --release --bin weir
 WEIR=target/release/weir
+if [ ! -f examples/quickstart/generated/home-tls-secret.yaml ]; then
+  $WEIR certs --out examples/quickstart/generated --hostname '*.home.example' --namespace default --name home-tls
+fi
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -28,6 +31,8 @@ curl -s -H 'Host: app.home.example' http://127.0.0.1:8080/
 echo
 echo '$ curl -si -H "Host: old.home.example" http://127.0.0.1:8080/docs   # a 301 redirect'
 curl -si -H 'Host: old.home.example' http://127.0.0.1:8080/docs | head -3
+echo '$ curl -s --cacert examples/quickstart/generated/ca.crt --resolve app.home.example:8443:127.0.0.1 https://app.home.example:8443/ | grep pod'
+curl -s --cacert examples/quickstart/generated/ca.crt --resolve app.home.example:8443:127.0.0.1 https://app.home.example:8443/ | grep '"pod"'
 echo '$ target/release/weir status'
 $WEIR status
 pod=$(curl -s -H 'Host: app.home.example' http://127.0.0.1:8080/ | sed -n 's/.*"pod": "\(.*\)".*/\1/p')
@@ -38,6 +43,6 @@ if [ "${1:-}" = "--check" ]; then
   exit 0
 fi
 echo
-echo "weir is serving examples/quickstart on 127.0.0.1:8080 (admin on 127.0.0.1:9901)."
+echo "weir is serving examples/quickstart on 127.0.0.1:8080 (HTTP) and :8443 (HTTPS); admin on 127.0.0.1:9901."
 echo "Edit examples/quickstart/routes.yaml and the change is live within milliseconds. Ctrl-C stops."
 wait

@@ -31,6 +31,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make a local CA and a certificate for the given hostnames, written as a
+    /// kubernetes.io/tls Secret manifest (for the quickstart and for testing HTTPS).
+    Certs {
+        /// Directory to write `ca.crt` and `<name>-secret.yaml` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// DNS names for the certificate (repeatable; `*.home.example` style wildcards allowed).
+        #[arg(long = "hostname", required = true)]
+        hostnames: Vec<String>,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long, default_value = "weir-tls")]
+        name: String,
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
     /// Check a manifest directory without serving it; exits non-zero on any error.
     Validate {
         #[arg(long)]
@@ -115,6 +131,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Echo(args) => echo(args).await,
         Command::Status { admin_address, json } => status_cmd::status(admin_address, json).await,
         Command::Validate { config_dir, controller_name } => validate(config_dir, controller_name),
+        Command::Certs { out, hostnames, namespace, name, days } => certs(out, hostnames, namespace, name, days),
     }
 }
 
@@ -203,4 +220,18 @@ fn validate(dir: PathBuf, controller_name: String) -> anyhow::Result<ExitCode> {
     errors += status_cmd::print_table(&doc);
     println!("{} objects, {} errors", doc["items"].as_array().map_or(0, Vec::len), errors);
     Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn certs(out: PathBuf, hostnames: Vec<String>, namespace: String, name: String, days: i64) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let ca = weir_tls::devcert::DevCa::new("weir local CA")?;
+    let names: Vec<&str> = hostnames.iter().map(String::as_str).collect();
+    let cert = ca.issue(&names, days)?;
+    let ca_path = out.join("ca.crt");
+    std::fs::write(&ca_path, &ca.cert_pem)?;
+    let secret_path = out.join(format!("{name}-secret.yaml"));
+    std::fs::write(&secret_path, weir_tls::devcert::secret_manifest(&namespace, &name, &cert, Some(&ca.cert_pem)))?;
+    println!("wrote {} (Secret {namespace}/{name} for {}) and {}", secret_path.display(), hostnames.join(", "), ca_path.display());
+    println!("trust it with: curl --cacert {} ...", ca_path.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -212,7 +212,10 @@ async fn quickstart_example_serves_app_home_example() {
     let _v2 = echo("127.0.36.1", 3102, "app-v2-pod").await;
     let root = env!("CARGO_MANIFEST_DIR");
     let read = |f: &str| std::fs::read_to_string(format!("{root}/examples/quickstart/{f}")).unwrap();
+    let ca = weir_tls::devcert::DevCa::new("quickstart test").unwrap();
+    let cert = ca.issue(&["*.home.example"], 30).unwrap();
     let _w = Weir::start(&[
+        ("secret.yaml", weir_tls::devcert::secret_manifest("default", "home-tls", &cert, None)),
         ("gateway.yaml", read("gateway.yaml").replace("value: 127.0.0.1", "value: 127.0.36.10")),
         ("routes.yaml", read("routes.yaml")),
         ("backends.yaml", read("backends.yaml").replace("\"127.0.0.1\"", "\"127.0.36.1\"")),
@@ -232,4 +235,14 @@ async fn quickstart_example_serves_app_home_example() {
     let (status, _) = get(gw, "old.home.example", "/a").await.unwrap();
     assert_eq!(status, 301);
     assert_eq!(get(gw, "unknown.example", "/").await.unwrap().0, 404);
+    // HTTPS on 8443 with the wildcard certificate, trusted through its CA, with curl.
+    let ca_path = _w.path().join("ca.pem.txt");
+    std::fs::write(&ca_path, &ca.cert_pem).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&ca_path)
+        .args(["--resolve", "app.home.example:8443:127.0.36.10", "https://app.home.example:8443/v2/x"])
+        .output()
+        .unwrap();
+    assert_eq!(pod_of(&String::from_utf8_lossy(&out.stdout)), "app-v2-pod", "{}", String::from_utf8_lossy(&out.stderr));
 }
