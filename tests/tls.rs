@@ -144,6 +144,10 @@ async fn curl_reaches_the_backend_through_a_wildcard_certificate() {
         assert!(text.ends_with(&format!("{version} 200")), "curl {flag}: {text} {}", String::from_utf8_lossy(&out.stderr));
         assert!(text.contains("\"pod\": \"v1-pod\""), "{text}");
     }
+    // The admin endpoint shows the certificate but never the private key.
+    let (_, config) = get(w.admin, "127.0.0.1", "/config").await.unwrap();
+    assert!(config.contains("BEGIN CERTIFICATE") && config.contains("<redacted>"), "{config:.300}");
+    assert!(!config.contains("PRIVATE KEY"), "a private key leaked through /config");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,7 +50,11 @@ fn handle(req: &Request<Incoming>, p: &Published, registry: &Registry) -> Respon
         "/readyz" if p.ready => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "no config applied yet\n".into()),
         "/status" => json_response(&status_document(p)),
-        "/config" => json_response(&json!({ "version": p.version, "config": &*p.config })),
+        "/config" => {
+            let mut config = serde_json::to_value(&*p.config).unwrap_or_default();
+            redact_keys(&mut config);
+            json_response(&json!({ "version": p.version, "config": config }))
+        }
         "/metrics" => {
             let mut out = String::new();
             match prometheus_client::encoding::text::encode(&mut out, registry) {
@@ -103,6 +107,23 @@ pub fn status_document(p: &Published) -> Value {
         "items": items,
         "diagnostics": &*p.diagnostics,
     })
+}
+
+/// Private keys never leave through the admin endpoint.
+fn redact_keys(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "keyPem" {
+                    *x = Value::String("<redacted>".into());
+                } else {
+                    redact_keys(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_keys),
+        _ => {}
+    }
 }
 
 fn json_response(v: &Value) -> Response<Full<Bytes>> {
