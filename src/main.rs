@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 mod status_cmd;
 
 #[derive(Parser)]
-#[command(name = "weir", version, about = "Gateway API gateway and networking stack for bare-metal Kubernetes")]
+#[command(
+    name = "weir",
+    version,
+    about = "Gateway API gateway and networking stack for bare-metal Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,7 +99,8 @@ struct EchoArgs {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -129,9 +134,21 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Run(args) => run(args).await,
         Command::Echo(args) => echo(args).await,
-        Command::Status { admin_address, json } => status_cmd::status(admin_address, json).await,
-        Command::Validate { config_dir, controller_name } => validate(config_dir, controller_name),
-        Command::Certs { out, hostnames, namespace, name, days } => certs(out, hostnames, namespace, name, days),
+        Command::Status {
+            admin_address,
+            json,
+        } => status_cmd::status(admin_address, json).await,
+        Command::Validate {
+            config_dir,
+            controller_name,
+        } => validate(config_dir, controller_name),
+        Command::Certs {
+            out,
+            hostnames,
+            namespace,
+            name,
+            days,
+        } => certs(out, hostnames, namespace, name, days),
     }
 }
 
@@ -146,7 +163,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding --admin-address {}", args.admin_address))?;
     tracing::info!(address = %args.admin_address, "admin endpoint listening");
-    tokio::spawn(weir_controller::admin::serve(admin, state.clone(), Arc::new(registry)));
+    tokio::spawn(weir_controller::admin::serve(
+        admin,
+        state.clone(),
+        Arc::new(registry),
+    ));
     let runtime = weir_controller::runtime::Runtime {
         dataplane: dataplane.clone(),
         state,
@@ -196,7 +217,9 @@ async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
 
 fn validate(dir: PathBuf, controller_name: String) -> anyhow::Result<ExitCode> {
     let mut md = weir_store::ManifestDir::new(&dir);
-    let (snapshot, diags) = md.load().with_context(|| format!("reading {}", dir.display()))?;
+    let (snapshot, diags) = md
+        .load()
+        .with_context(|| format!("reading {}", dir.display()))?;
     let mut errors = 0;
     for d in &diags {
         println!("{d}");
@@ -218,11 +241,25 @@ fn validate(dir: PathBuf, controller_name: String) -> anyhow::Result<ExitCode> {
     };
     let doc = weir_controller::admin::status_document(&published);
     errors += status_cmd::print_table(&doc);
-    println!("{} objects, {} errors", doc["items"].as_array().map_or(0, Vec::len), errors);
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "{} objects, {} errors",
+        doc["items"].as_array().map_or(0, Vec::len),
+        errors
+    );
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-fn certs(out: PathBuf, hostnames: Vec<String>, namespace: String, name: String, days: i64) -> anyhow::Result<ExitCode> {
+fn certs(
+    out: PathBuf,
+    hostnames: Vec<String>,
+    namespace: String,
+    name: String,
+    days: i64,
+) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let ca = weir_tls::devcert::DevCa::new("weir local CA")?;
     let names: Vec<&str> = hostnames.iter().map(String::as_str).collect();
@@ -230,8 +267,16 @@ fn certs(out: PathBuf, hostnames: Vec<String>, namespace: String, name: String, 
     let ca_path = out.join("ca.crt");
     std::fs::write(&ca_path, &ca.cert_pem)?;
     let secret_path = out.join(format!("{name}-secret.yaml"));
-    std::fs::write(&secret_path, weir_tls::devcert::secret_manifest(&namespace, &name, &cert, Some(&ca.cert_pem)))?;
-    println!("wrote {} (Secret {namespace}/{name} for {}) and {}", secret_path.display(), hostnames.join(", "), ca_path.display());
+    std::fs::write(
+        &secret_path,
+        weir_tls::devcert::secret_manifest(&namespace, &name, &cert, Some(&ca.cert_pem)),
+    )?;
+    println!(
+        "wrote {} (Secret {namespace}/{name} for {}) and {}",
+        secret_path.display(),
+        hostnames.join(", "),
+        ca_path.display()
+    );
     println!("trust it with: curl --cacert {} ...", ca_path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -10,24 +10,40 @@ use serde_json::Value;
 pub async fn status(admin: SocketAddr, raw: bool) -> anyhow::Result<ExitCode> {
     let stream = tokio::net::TcpStream::connect(admin)
         .await
-        .with_context(|| format!("connecting to the admin endpoint {admin} (is `weir run` running?)"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        .with_context(|| {
+            format!("connecting to the admin endpoint {admin} (is `weir run` running?)")
+        })?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let req = http::Request::get("/status")
         .header(http::header::HOST, admin.to_string())
         .body(Empty::<bytes::Bytes>::new())?;
     let resp = sender.send_request(req).await?;
     let body = resp.into_body().collect().await?.to_bytes();
-    let doc: Value = serde_json::from_slice(&body).context("the admin endpoint returned invalid JSON")?;
+    let doc: Value =
+        serde_json::from_slice(&body).context("the admin endpoint returned invalid JSON")?;
     if raw {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     for d in doc["diagnostics"].as_array().into_iter().flatten() {
-        println!("{} {}:{} {} {} {} {}", d["severity"].as_str().unwrap_or(""), d["file"].as_str().unwrap_or(""), d["line"], d["kind"].as_str().unwrap_or(""), d["object"].as_str().unwrap_or(""), d["field"].as_str().unwrap_or(""), d["reason"].as_str().unwrap_or(""));
+        println!(
+            "{} {}:{} {} {} {} {}",
+            d["severity"].as_str().unwrap_or(""),
+            d["file"].as_str().unwrap_or(""),
+            d["line"],
+            d["kind"].as_str().unwrap_or(""),
+            d["object"].as_str().unwrap_or(""),
+            d["field"].as_str().unwrap_or(""),
+            d["reason"].as_str().unwrap_or("")
+        );
     }
     let problems = print_table(&doc);
-    println!("config version {}; {problems} conditions not True", doc["configVersion"]);
+    println!(
+        "config version {}; {problems} conditions not True",
+        doc["configVersion"]
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -40,7 +56,11 @@ pub fn print_table(doc: &Value) -> usize {
         for c in conds.as_array().into_iter().flatten() {
             let t = c["type"].as_str().unwrap_or("");
             let s = c["status"].as_str().unwrap_or("");
-            let bad = if t == "Conflicted" || t == "PartiallyInvalid" { s == "True" } else { s != "True" };
+            let bad = if t == "Conflicted" || t == "PartiallyInvalid" {
+                s == "True"
+            } else {
+                s != "True"
+            };
             if bad {
                 problems += 1;
             }
@@ -63,17 +83,48 @@ pub fn print_table(doc: &Value) -> usize {
         let st = &item["status"];
         match kind {
             "Gateway" => {
-                let addrs: Vec<&str> = st["addresses"].as_array().into_iter().flatten().filter_map(|a| a["value"].as_str()).collect();
-                line("", format!("Gateway {name} addresses [{}]", addrs.join(", ")), &st["conditions"]);
+                let addrs: Vec<&str> = st["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a["value"].as_str())
+                    .collect();
+                line(
+                    "",
+                    format!("Gateway {name} addresses [{}]", addrs.join(", ")),
+                    &st["conditions"],
+                );
                 for l in st["listeners"].as_array().into_iter().flatten() {
-                    line("  ", format!("listener {} attachedRoutes={}", l["name"].as_str().unwrap_or(""), l["attachedRoutes"]), &l["conditions"]);
+                    line(
+                        "  ",
+                        format!(
+                            "listener {} attachedRoutes={}",
+                            l["name"].as_str().unwrap_or(""),
+                            l["attachedRoutes"]
+                        ),
+                        &l["conditions"],
+                    );
                 }
             }
             "HTTPRoute" => {
                 println!("HTTPRoute {name}");
                 for p in st["parents"].as_array().into_iter().flatten() {
                     let r = &p["parentRef"];
-                    line("  ", format!("parent {}/{}{}", r["namespace"].as_str().unwrap_or(m["namespace"].as_str().unwrap_or("")), r["name"].as_str().unwrap_or(""), r["sectionName"].as_str().map(|s| format!(" section {s}")).unwrap_or_default()), &p["conditions"]);
+                    line(
+                        "  ",
+                        format!(
+                            "parent {}/{}{}",
+                            r["namespace"]
+                                .as_str()
+                                .unwrap_or(m["namespace"].as_str().unwrap_or("")),
+                            r["name"].as_str().unwrap_or(""),
+                            r["sectionName"]
+                                .as_str()
+                                .map(|s| format!(" section {s}"))
+                                .unwrap_or_default()
+                        ),
+                        &p["conditions"],
+                    );
                 }
             }
             _ => line("", format!("{kind} {name}"), &st["conditions"]),

@@ -20,11 +20,23 @@ async fn reload_keeps_serving_across_20_route_edits() {
     let w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
         ("gw.yaml", gateway("127.0.31.10", 8080)),
-        ("svc.yaml", format!("{}---\n{}", service("v1", v1, None), service("v2", v2, None))),
+        (
+            "svc.yaml",
+            format!(
+                "{}---\n{}",
+                service("v1", v1, None),
+                service("v2", v2, None)
+            ),
+        ),
         ("route.yaml", route("r", "app.example", "/", "v1")),
     ])
     .await;
-    w.wait_until("route serves", || async move { get(gw_addr, "app.example", "/").await.is_ok_and(|r| r.0 == 200) }).await;
+    w.wait_until("route serves", || async move {
+        get(gw_addr, "app.example", "/")
+            .await
+            .is_ok_and(|r| r.0 == 200)
+    })
+    .await;
 
     // A request loop on fresh connections, running across every reload.
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,7 +59,11 @@ async fn reload_keeps_serving_across_20_route_edits() {
     }
     let mut propagation = Vec::new();
     for i in 0..20 {
-        let (svc, pod) = if i % 2 == 0 { ("v2", "v2-pod") } else { ("v1", "v1-pod") };
+        let (svc, pod) = if i % 2 == 0 {
+            ("v2", "v2-pod")
+        } else {
+            ("v1", "v1-pod")
+        };
         let changed = Instant::now();
         w.write("route.yaml", &route("r", "app.example", "/", svc));
         loop {
@@ -55,7 +71,10 @@ async fn reload_keeps_serving_across_20_route_edits() {
             if pod_of(&body) == pod {
                 break;
             }
-            assert!(changed.elapsed() < Duration::from_secs(1), "edit {i} not served within 1s");
+            assert!(
+                changed.elapsed() < Duration::from_secs(1),
+                "edit {i} not served within 1s"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         propagation.push(changed.elapsed());
@@ -64,11 +83,45 @@ async fn reload_keeps_serving_across_20_route_edits() {
     for wk in workers {
         wk.await.unwrap();
     }
-    let errors = errors.lock().unwrap();
-    assert!(errors.is_empty(), "{} failed requests during reloads: {:?}", errors.len(), &errors[..errors.len().min(5)]);
-    assert!(ok.load(Ordering::Relaxed) > 100, "the loop ran: {}", ok.load(Ordering::Relaxed));
+    let errors = std::mem::take(&mut *errors.lock().unwrap());
+    assert!(
+        errors.is_empty(),
+        "{} failed requests during reloads: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 100,
+        "the loop ran: {}",
+        ok.load(Ordering::Relaxed)
+    );
+    // The metrics saw it all: requests by route and code, latency, the config version.
+    let (_, metrics) = get(w.admin, "127.0.0.1", "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("weir_http_requests_total{route=\"default/r/rule0/0\",code=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weir_http_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+    let version: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("weir_config_version "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("config version");
+    assert!(version >= 21.0, "one config version per reload: {version}");
+    assert!(
+        metrics.contains("weir_config_reload_errors_total 0"),
+        "{metrics}"
+    );
     propagation.sort();
-    eprintln!("20 reloads, {} requests, 0 errors; propagation p50 {:?} max {:?}", ok.load(Ordering::Relaxed), propagation[10], propagation[19]);
+    eprintln!(
+        "20 reloads, {} requests, 0 errors; propagation p50 {:?} max {:?}",
+        ok.load(Ordering::Relaxed),
+        propagation[10],
+        propagation[19]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,8 +135,14 @@ async fn bad_input_is_reported_and_the_rest_keeps_serving() {
         ("gw.yaml", gateway("127.0.32.10", 8080)),
         ("svc.yaml", service("v1", v1, None)),
         ("good.yaml", route("good", "good.example", "/", "v1")),
-        ("missing-backend.yaml", route("missing", "missing.example", "/", "does-not-exist")),
-        ("broken.yaml", "kind: HTTPRoute\nmetadata: {name: [unclosed\n".into()),
+        (
+            "missing-backend.yaml",
+            route("missing", "missing.example", "/", "does-not-exist"),
+        ),
+        (
+            "broken.yaml",
+            "kind: HTTPRoute\nmetadata: {name: [unclosed\n".into(),
+        ),
         ("bad-regex.yaml", bad_regex.into()),
         ("conflict.yaml", conflicting_gw.into()),
     ])
@@ -93,23 +152,71 @@ async fn bad_input_is_reported_and_the_rest_keeps_serving() {
     // A backend that does not exist gets 500, and its route says why.
     assert_eq!(get(gw_addr, "missing.example", "/").await.unwrap().0, 500);
     let status = w.status().await;
-    let route = status["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "missing").unwrap();
-    let resolved = route["status"]["parents"][0]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ResolvedRefs").unwrap();
+    let route = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "missing")
+        .unwrap();
+    let resolved = route["status"]["parents"][0]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ResolvedRefs")
+        .unwrap();
     assert_eq!(resolved["status"], "False");
     assert_eq!(resolved["reason"], "BackendNotFound");
-    assert!(resolved["message"].as_str().unwrap().contains("default/does-not-exist"), "{resolved}");
+    assert!(
+        resolved["message"]
+            .as_str()
+            .unwrap()
+            .contains("default/does-not-exist"),
+        "{resolved}"
+    );
     // Two listeners on one port with different protocols: the second is conflicted.
-    let gw = status["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "conflicted").unwrap();
-    let tls = gw["status"]["listeners"].as_array().unwrap().iter().find(|l| l["name"] == "tls").unwrap();
-    assert!(tls["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Conflicted" && c["status"] == "True" && c["reason"] == "ProtocolConflict"), "{tls}");
+    let gw = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "conflicted")
+        .unwrap();
+    let tls = gw["status"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "tls")
+        .unwrap();
+    assert!(
+        tls["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Conflicted"
+                && c["status"] == "True"
+                && c["reason"] == "ProtocolConflict"),
+        "{tls}"
+    );
     // The diagnostics (and the log) name file, line and field.
     let diags = status["diagnostics"].as_array().unwrap();
-    let regex = diags.iter().find(|d| d["file"].as_str().unwrap().ends_with("bad-regex.yaml")).expect("bad regex reported");
+    let regex = diags
+        .iter()
+        .find(|d| d["file"].as_str().unwrap().ends_with("bad-regex.yaml"))
+        .expect("bad regex reported");
     assert_eq!(regex["field"], "spec.rules[0].matches[0].path.value");
     assert_eq!(regex["line"], 12);
     assert_eq!(regex["object"], "default/bad-regex");
-    assert!(regex["reason"].as_str().unwrap().contains("does not compile"));
-    assert!(diags.iter().any(|d| d["file"].as_str().unwrap().ends_with("broken.yaml") && d["reason"].as_str().unwrap().contains("YAML syntax")));
+    assert!(
+        regex["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not compile")
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["file"].as_str().unwrap().ends_with("broken.yaml")
+                && d["reason"].as_str().unwrap().contains("YAML syntax"))
+    );
     let log = w.log();
     assert!(log.contains("bad-regex.yaml:12: HTTPRoute default/bad-regex field spec.rules[0].matches[0].path.value:"), "{log}");
 
@@ -118,10 +225,18 @@ async fn bad_input_is_reported_and_the_rest_keeps_serving() {
     w.write("good.yaml", "apiVersion: [\n");
     let admin = w.admin;
     w.wait_until("broken good.yaml reported", || async move {
-        status_of(admin).await["diagnostics"].as_array().unwrap().iter().any(|d| d["file"].as_str().unwrap().ends_with("good.yaml"))
+        status_of(admin).await["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["file"].as_str().unwrap().ends_with("good.yaml"))
     })
     .await;
-    assert_eq!(get(gw_addr, "missing.example", "/").await.unwrap().0, 500, "other routes keep serving");
+    assert_eq!(
+        get(gw_addr, "missing.example", "/").await.unwrap().0,
+        500,
+        "other routes keep serving"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,30 +244,58 @@ async fn h2c_clients_and_h2c_backends() {
     let plain = echo("127.0.33.1", 3000, "plain-pod").await;
     let h2 = echo("127.0.33.2", 3000, "h2c-pod").await;
     let gw_addr: SocketAddr = "127.0.33.10:8080".parse().unwrap();
-    let routes = format!("{}---\n{}", route("plain", "plain.example", "/", "plain"), route("h2", "h2.example", "/", "h2"));
+    let routes = format!(
+        "{}---\n{}",
+        route("plain", "plain.example", "/", "plain"),
+        route("h2", "h2.example", "/", "h2")
+    );
     let _w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
         ("gw.yaml", gateway("127.0.33.10", 8080)),
-        ("svc.yaml", format!("{}---\n{}", service("plain", plain, None), service("h2", h2, Some("kubernetes.io/h2c")))),
+        (
+            "svc.yaml",
+            format!(
+                "{}---\n{}",
+                service("plain", plain, None),
+                service("h2", h2, Some("kubernetes.io/h2c"))
+            ),
+        ),
         ("routes.yaml", routes),
     ])
     .await;
     // An h2c (prior knowledge) client, multiplexing on one connection.
     let stream = tokio::net::TcpStream::connect(gw_addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     let mut pending = Vec::new();
-    for (host, pod, proto) in [("plain.example", "plain-pod", "HTTP/1.1"), ("h2.example", "h2c-pod", "HTTP/2.0")] {
+    for (host, pod, proto) in [
+        ("plain.example", "plain-pod", "HTTP/1.1"),
+        ("h2.example", "h2c-pod", "HTTP/2.0"),
+    ] {
         for _ in 0..5 {
             let mut s = sender.clone();
             pending.push(tokio::spawn(async move {
-                let req = http::Request::get(format!("http://{host}/x?y=1")).version(http::Version::HTTP_2).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+                let req = http::Request::get(format!("http://{host}/x?y=1"))
+                    .version(http::Version::HTTP_2)
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .unwrap();
                 let resp = s.send_request(req).await.unwrap();
                 assert_eq!(resp.status(), 200);
-                let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+                let body = http_body_util::BodyExt::collect(resp.into_body())
+                    .await
+                    .unwrap()
+                    .to_bytes();
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(v["pod"], pod);
-                assert_eq!(v["proto"], proto, "upstream protocol follows the Service's appProtocol");
+                assert_eq!(
+                    v["proto"], proto,
+                    "upstream protocol follows the Service's appProtocol"
+                );
                 assert_eq!(v["host"], host);
                 assert_eq!(v["path"], "/x?y=1");
             }));
@@ -175,11 +318,16 @@ async fn websocket_upgrade_is_spliced_through() {
     ])
     .await;
     let stream = tokio::net::TcpStream::connect(gw_addr).await.unwrap();
-    let (mut socket, resp) = tokio_tungstenite::client_async("ws://ws.example/ws", stream).await.unwrap();
+    let (mut socket, resp) = tokio_tungstenite::client_async("ws://ws.example/ws", stream)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 101);
     for i in 0..3 {
         let msg = format!("hello {i}");
-        socket.send(tokio_tungstenite::tungstenite::Message::text(msg.clone())).await.unwrap();
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::text(msg.clone()))
+            .await
+            .unwrap();
         let back = socket.next().await.unwrap().unwrap();
         assert_eq!(back.into_text().unwrap().as_str(), msg);
     }
@@ -197,7 +345,9 @@ async fn request_bodies_stream_to_the_backend() {
     ])
     .await;
     let body = Bytes::from(vec![b'x'; 4 << 20]);
-    let (status, reply) = request(gw_addr, http::Method::POST, "up.example", "/upload", body).await.unwrap();
+    let (status, reply) = request(gw_addr, http::Method::POST, "up.example", "/upload", body)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(v["headers"]["Content-Length"][0], (4 << 20).to_string());
@@ -211,14 +361,24 @@ async fn quickstart_example_serves_app_home_example() {
     let _v1 = echo("127.0.36.1", 3101, "app-v1-pod").await;
     let _v2 = echo("127.0.36.1", 3102, "app-v2-pod").await;
     let root = env!("CARGO_MANIFEST_DIR");
-    let read = |f: &str| std::fs::read_to_string(format!("{root}/examples/quickstart/{f}")).unwrap();
+    let read =
+        |f: &str| std::fs::read_to_string(format!("{root}/examples/quickstart/{f}")).unwrap();
     let ca = weir_tls::devcert::DevCa::new("quickstart test").unwrap();
     let cert = ca.issue(&["*.home.example"], 30).unwrap();
     let _w = Weir::start(&[
-        ("secret.yaml", weir_tls::devcert::secret_manifest("default", "home-tls", &cert, None)),
-        ("gateway.yaml", read("gateway.yaml").replace("value: 127.0.0.1", "value: 127.0.36.10")),
+        (
+            "secret.yaml",
+            weir_tls::devcert::secret_manifest("default", "home-tls", &cert, None),
+        ),
+        (
+            "gateway.yaml",
+            read("gateway.yaml").replace("value: 127.0.0.1", "value: 127.0.36.10"),
+        ),
         ("routes.yaml", read("routes.yaml")),
-        ("backends.yaml", read("backends.yaml").replace("\"127.0.0.1\"", "\"127.0.36.1\"")),
+        (
+            "backends.yaml",
+            read("backends.yaml").replace("\"127.0.0.1\"", "\"127.0.36.1\""),
+        ),
     ])
     .await;
     let gw: SocketAddr = "127.0.36.10:8080".parse().unwrap();
@@ -241,8 +401,17 @@ async fn quickstart_example_serves_app_home_example() {
     let out = std::process::Command::new("curl")
         .args(["-sS", "--cacert"])
         .arg(&ca_path)
-        .args(["--resolve", "app.home.example:8443:127.0.36.10", "https://app.home.example:8443/v2/x"])
+        .args([
+            "--resolve",
+            "app.home.example:8443:127.0.36.10",
+            "https://app.home.example:8443/v2/x",
+        ])
         .output()
         .unwrap();
-    assert_eq!(pod_of(&String::from_utf8_lossy(&out.stdout)), "app-v2-pod", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        pod_of(&String::from_utf8_lossy(&out.stdout)),
+        "app-v2-pod",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -12,7 +12,7 @@ use common::*;
 use http_body_util::{BodyExt, Empty};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use weir_tls::devcert::{secret_manifest, DevCa, DevCert};
+use weir_tls::devcert::{DevCa, DevCert, secret_manifest};
 
 /// Accepts any certificate and remembers the one presented: the tests check *which*
 /// certificate weir chose, not whether a CA trusts it.
@@ -20,28 +20,66 @@ use weir_tls::devcert::{secret_manifest, DevCa, DevCert};
 struct Capture(Mutex<Option<Vec<u8>>>);
 
 impl ServerCertVerifier for Capture {
-    fn verify_server_cert(&self, ee: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         *self.0.lock().unwrap() = Some(ee.to_vec());
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &weir_tls::provider().signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &weir_tls::provider().signature_verification_algorithms,
+        )
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &weir_tls::provider().signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &weir_tls::provider().signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        weir_tls::provider().signature_verification_algorithms.supported_schemes()
+        weir_tls::provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 fn der(cert: &DevCert) -> Vec<u8> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap().to_vec()
+    CertificateDer::from_pem_slice(cert.cert_pem.as_bytes())
+        .unwrap()
+        .to_vec()
 }
 
 /// A TLS connection with SNI `sni` (ALPN `alpn`); returns the stream and the presented cert.
-async fn connect(addr: SocketAddr, sni: &str, alpn: &[u8]) -> std::io::Result<(tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Vec<u8>)> {
+async fn connect(
+    addr: SocketAddr,
+    sni: &str,
+    alpn: &[u8],
+) -> std::io::Result<(
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Vec<u8>,
+)> {
     let capture = Arc::new(Capture::default());
     let mut cfg = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
         .with_safe_default_protocol_versions()
@@ -51,14 +89,23 @@ async fn connect(addr: SocketAddr, sni: &str, alpn: &[u8]) -> std::io::Result<(t
         .with_no_client_auth();
     cfg.alpn_protocols = vec![alpn.to_vec()];
     let tcp = tokio::net::TcpStream::connect(addr).await?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp).await?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
+        .await?;
     let presented = capture.0.lock().unwrap().clone().unwrap_or_default();
     Ok((tls, presented))
 }
 
 /// GET over HTTP/1.1 on an open TLS connection.
-async fn get_h1(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>, host: &str, path: &str) -> (u16, String) {
-    let req = http::Request::get(path).header("host", host).body(Empty::new()).unwrap();
+async fn get_h1(
+    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    host: &str,
+    path: &str,
+) -> (u16, String) {
+    let req = http::Request::get(path)
+        .header("host", host)
+        .body(Empty::new())
+        .unwrap();
     sender.ready().await.expect("the connection stays open");
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
@@ -67,9 +114,13 @@ async fn get_h1(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes
 }
 
 fn https_gateway(ip: &str, port: u16, listeners: &[(&str, Option<&str>, &[&str])]) -> String {
-    let mut out = format!("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{{type: IPAddress, value: \"{ip}\"}}]\n  listeners:\n");
+    let mut out = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{{type: IPAddress, value: \"{ip}\"}}]\n  listeners:\n"
+    );
     for (name, host, secrets) in listeners {
-        out.push_str(&format!("  - name: {name}\n    protocol: HTTPS\n    port: {port}\n"));
+        out.push_str(&format!(
+            "  - name: {name}\n    protocol: HTTPS\n    port: {port}\n"
+        ));
         if let Some(h) = host {
             out.push_str(&format!("    hostname: \"{h}\"\n"));
         }
@@ -82,7 +133,9 @@ fn https_gateway(ip: &str, port: u16, listeners: &[(&str, Option<&str>, &[&str])
 }
 
 fn route_all(svc: &str) -> String {
-    format!("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: all\n  namespace: default\nspec:\n  parentRefs: [{{name: gw}}]\n  rules:\n  - backendRefs: [{{name: {svc}, port: 8080}}]\n")
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: all\n  namespace: default\nspec:\n  parentRefs: [{{name: gw}}]\n  rules:\n  - backendRefs: [{{name: {svc}, port: 8080}}]\n"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,20 +148,60 @@ async fn sni_picks_exact_names_before_wildcards_and_a_wildcard_covers_one_label(
     let addr: SocketAddr = "127.0.41.10:8443".parse().unwrap();
     let _w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
-        ("gw.yaml", https_gateway("127.0.41.10", 8443, &[("https", None, &["default-cert", "wildcard-cert", "exact-cert"])])),
-        ("secrets.yaml", format!("{}---\n{}---\n{}", secret_manifest("default", "default-cert", &default, None), secret_manifest("default", "wildcard-cert", &wildcard, None), secret_manifest("default", "exact-cert", &exact, None))),
+        (
+            "gw.yaml",
+            https_gateway(
+                "127.0.41.10",
+                8443,
+                &[(
+                    "https",
+                    None,
+                    &["default-cert", "wildcard-cert", "exact-cert"],
+                )],
+            ),
+        ),
+        (
+            "secrets.yaml",
+            format!(
+                "{}---\n{}---\n{}",
+                secret_manifest("default", "default-cert", &default, None),
+                secret_manifest("default", "wildcard-cert", &wildcard, None),
+                secret_manifest("default", "exact-cert", &exact, None)
+            ),
+        ),
         ("svc.yaml", service("v1", v1, None)),
         ("route.yaml", route_all("v1")),
     ])
     .await;
-    let presented = |sni: &'static str| async move { connect(addr, sni, b"http/1.1").await.unwrap().1 };
-    assert_eq!(presented("app.home.example").await, der(&exact), "exact SAN first");
-    assert_eq!(presented("photos.home.example").await, der(&wildcard), "a wildcard covers one label");
-    assert_eq!(presented("a.b.home.example").await, der(&default), "not two labels: the listener's default");
-    assert_eq!(presented("home.example").await, der(&default), "nor the bare domain");
+    let presented =
+        |sni: &'static str| async move { connect(addr, sni, b"http/1.1").await.unwrap().1 };
+    assert_eq!(
+        presented("app.home.example").await,
+        der(&exact),
+        "exact SAN first"
+    );
+    assert_eq!(
+        presented("photos.home.example").await,
+        der(&wildcard),
+        "a wildcard covers one label"
+    );
+    assert_eq!(
+        presented("a.b.home.example").await,
+        der(&default),
+        "not two labels: the listener's default"
+    );
+    assert_eq!(
+        presented("home.example").await,
+        der(&default),
+        "nor the bare domain"
+    );
     // And the request behind the handshake is served, over HTTP/1.1 and h2 (ALPN).
-    let (tls, _) = connect(addr, "app.home.example", b"http/1.1").await.unwrap();
-    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    let (tls, _) = connect(addr, "app.home.example", b"http/1.1")
+        .await
+        .unwrap();
+    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let (status, body) = get_h1(&mut s, "app.home.example", "/").await;
     assert_eq!(status, 200);
@@ -125,8 +218,18 @@ async fn curl_reaches_the_backend_through_a_wildcard_certificate() {
     let cert = ca.issue(&["*.home.example"], 30).unwrap();
     let w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
-        ("gw.yaml", https_gateway("127.0.42.10", 8443, &[("https", Some("*.home.example"), &["home-tls"])])),
-        ("secret.yaml", secret_manifest("default", "home-tls", &cert, None)),
+        (
+            "gw.yaml",
+            https_gateway(
+                "127.0.42.10",
+                8443,
+                &[("https", Some("*.home.example"), &["home-tls"])],
+            ),
+        ),
+        (
+            "secret.yaml",
+            secret_manifest("default", "home-tls", &cert, None),
+        ),
         ("svc.yaml", service("v1", v1, None)),
         ("route.yaml", route_all("v1")),
     ])
@@ -137,17 +240,33 @@ async fn curl_reaches_the_backend_through_a_wildcard_certificate() {
         let out = std::process::Command::new("curl")
             .args(["-sS", flag, "--cacert"])
             .arg(&ca_path)
-            .args(["--resolve", "app.home.example:8443:127.0.42.10", "-w", "\n%{http_version} %{http_code}", "https://app.home.example:8443/hello"])
+            .args([
+                "--resolve",
+                "app.home.example:8443:127.0.42.10",
+                "-w",
+                "\n%{http_version} %{http_code}",
+                "https://app.home.example:8443/hello",
+            ])
             .output()
             .expect("curl is installed");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.ends_with(&format!("{version} 200")), "curl {flag}: {text} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            text.ends_with(&format!("{version} 200")),
+            "curl {flag}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("\"pod\": \"v1-pod\""), "{text}");
     }
     // The admin endpoint shows the certificate but never the private key.
     let (_, config) = get(w.admin, "127.0.0.1", "/config").await.unwrap();
-    assert!(config.contains("BEGIN CERTIFICATE") && config.contains("<redacted>"), "{config:.300}");
-    assert!(!config.contains("PRIVATE KEY"), "a private key leaked through /config");
+    assert!(
+        config.contains("BEGIN CERTIFICATE") && config.contains("<redacted>"),
+        "{config:.300}"
+    );
+    assert!(
+        !config.contains("PRIVATE KEY"),
+        "a private key leaked through /config"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,30 +278,55 @@ async fn rotation_reaches_new_handshakes_while_an_open_connection_keeps_working(
     let addr: SocketAddr = "127.0.43.10:8443".parse().unwrap();
     let w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
-        ("gw.yaml", https_gateway("127.0.43.10", 8443, &[("https", Some("*.home.example"), &["home-tls"])])),
-        ("secret.yaml", secret_manifest("default", "home-tls", &old, None)),
+        (
+            "gw.yaml",
+            https_gateway(
+                "127.0.43.10",
+                8443,
+                &[("https", Some("*.home.example"), &["home-tls"])],
+            ),
+        ),
+        (
+            "secret.yaml",
+            secret_manifest("default", "home-tls", &old, None),
+        ),
         ("svc.yaml", service("v1", v1, None)),
         ("route.yaml", route_all("v1")),
     ])
     .await;
-    let (tls, presented) = connect(addr, "app.home.example", b"http/1.1").await.unwrap();
+    let (tls, presented) = connect(addr, "app.home.example", b"http/1.1")
+        .await
+        .unwrap();
     assert_eq!(presented, der(&old));
-    let (mut open, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    let (mut open, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     assert_eq!(get_h1(&mut open, "app.home.example", "/").await.0, 200);
 
     // cert-manager renews the Secret.
     let renewed = Instant::now();
-    w.write("secret.yaml", &secret_manifest("default", "home-tls", &new, None));
+    w.write(
+        "secret.yaml",
+        &secret_manifest("default", "home-tls", &new, None),
+    );
     loop {
-        let (_, presented) = connect(addr, "app.home.example", b"http/1.1").await.unwrap();
+        let (_, presented) = connect(addr, "app.home.example", b"http/1.1")
+            .await
+            .unwrap();
         if presented == der(&new) {
             break;
         }
-        assert!(renewed.elapsed() < Duration::from_secs(1), "new handshakes still get the old certificate after 1s");
+        assert!(
+            renewed.elapsed() < Duration::from_secs(1),
+            "new handshakes still get the old certificate after 1s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    eprintln!("rotation seen by new handshakes after {:?}", renewed.elapsed());
+    eprintln!(
+        "rotation seen by new handshakes after {:?}",
+        renewed.elapsed()
+    );
     // The connection opened before the renewal keeps working.
     for _ in 0..3 {
         assert_eq!(get_h1(&mut open, "app.home.example", "/").await.0, 200);
@@ -198,21 +342,50 @@ async fn http2_request_for_another_listeners_host_is_misdirected() {
     let addr: SocketAddr = "127.0.44.10:8443".parse().unwrap();
     let _w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
-        ("gw.yaml", https_gateway("127.0.44.10", 8443, &[("a", Some("a.example"), &["both"]), ("b", Some("b.example"), &["both"])])),
-        ("secret.yaml", secret_manifest("default", "both", &both, None)),
+        (
+            "gw.yaml",
+            https_gateway(
+                "127.0.44.10",
+                8443,
+                &[
+                    ("a", Some("a.example"), &["both"]),
+                    ("b", Some("b.example"), &["both"]),
+                ],
+            ),
+        ),
+        (
+            "secret.yaml",
+            secret_manifest("default", "both", &both, None),
+        ),
         ("svc.yaml", service("v1", v1, None)),
         ("route.yaml", route_all("v1")),
     ])
     .await;
     let (tls, _) = connect(addr, "a.example", b"h2").await.unwrap();
-    let (mut h2, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     let send = |h2: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>, host: &str| {
-        let req = http::Request::get(format!("https://{host}/")).version(http::Version::HTTP_2).body(Empty::new()).unwrap();
+        let req = http::Request::get(format!("https://{host}/"))
+            .version(http::Version::HTTP_2)
+            .body(Empty::new())
+            .unwrap();
         h2.send_request(req)
     };
-    assert_eq!(send(&mut h2, "a.example").await.unwrap().status(), 200, "the SNI's own host is served");
-    assert_eq!(send(&mut h2, "b.example").await.unwrap().status(), 421, "another listener's host on this connection");
+    assert_eq!(
+        send(&mut h2, "a.example").await.unwrap().status(),
+        200,
+        "the SNI's own host is served"
+    );
+    assert_eq!(
+        send(&mut h2, "b.example").await.unwrap().status(),
+        421,
+        "another listener's host on this connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,10 +394,20 @@ async fn bad_certificates_get_precise_conditions_and_never_claim_programmed() {
     let good = ca.issue(&["good.example"], 30).unwrap();
     let other = ca.issue(&["other.example"], 30).unwrap();
     let expired = ca.issue(&["expired.example"], -1).unwrap();
-    let mismatched = DevCert { cert_pem: good.cert_pem.clone(), key_pem: other.key_pem.clone() };
-    let reversed = DevCert { cert_pem: format!("{}{}", ca.cert_pem, good.cert_pem), key_pem: good.key_pem.clone() };
-    let garbage = DevCert { cert_pem: "Hello world\n".into(), key_pem: "Hello world\n".into() };
-    let opaque = secret_manifest("default", "opaque", &good, None).replace("type: kubernetes.io/tls", "type: Opaque");
+    let mismatched = DevCert {
+        cert_pem: good.cert_pem.clone(),
+        key_pem: other.key_pem.clone(),
+    };
+    let reversed = DevCert {
+        cert_pem: format!("{}{}", ca.cert_pem, good.cert_pem),
+        key_pem: good.key_pem.clone(),
+    };
+    let garbage = DevCert {
+        cert_pem: "Hello world\n".into(),
+        key_pem: "Hello world\n".into(),
+    };
+    let opaque = secret_manifest("default", "opaque", &good, None)
+        .replace("type: kubernetes.io/tls", "type: Opaque");
     let secrets = [
         secret_manifest("default", "mismatched", &mismatched, None),
         secret_manifest("default", "expired", &expired, None),
@@ -249,28 +432,82 @@ async fn bad_certificates_get_precise_conditions_and_never_claim_programmed() {
     ])
     .await;
     let status = w.status().await;
-    let gw = status["items"].as_array().unwrap().iter().find(|i| i["kind"] == "Gateway").unwrap();
-    let listener = |name: &str| gw["status"]["listeners"].as_array().unwrap().iter().find(|l| l["name"] == name).unwrap().clone();
-    let cond = |l: &serde_json::Value, t: &str| l["conditions"].as_array().unwrap().iter().find(|c| c["type"] == t).unwrap().clone();
+    let gw = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Gateway")
+        .unwrap();
+    let listener = |name: &str| {
+        gw["status"]["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let cond = |l: &serde_json::Value, t: &str| {
+        l["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap()
+            .clone()
+    };
     for (name, expect) in [
-        ("mismatched", "tls.key does not match the certificate in tls.crt"),
+        (
+            "mismatched",
+            "tls.key does not match the certificate in tls.crt",
+        ),
         ("expired", "certificate expired at"),
         ("garbage", "tls.crt holds no PEM certificate"),
         ("reversed", "chain is out of order"),
-        ("opaque", "Secret has type Opaque; it must be kubernetes.io/tls"),
+        (
+            "opaque",
+            "Secret has type Opaque; it must be kubernetes.io/tls",
+        ),
     ] {
         let l = listener(name);
         let r = cond(&l, "ResolvedRefs");
-        assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("False"), Some("InvalidCertificateRef")), "{name}: {r}");
-        assert!(r["message"].as_str().unwrap().contains(expect), "{name}: {}", r["message"]);
-        assert!(r["message"].as_str().unwrap().contains(&format!("default/{name}")), "{name} names the Secret: {}", r["message"]);
-        assert_eq!(cond(&l, "Programmed")["status"], "False", "{name} must not claim Programmed");
+        assert_eq!(
+            (r["status"].as_str(), r["reason"].as_str()),
+            (Some("False"), Some("InvalidCertificateRef")),
+            "{name}: {r}"
+        );
+        assert!(
+            r["message"].as_str().unwrap().contains(expect),
+            "{name}: {}",
+            r["message"]
+        );
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("default/{name}")),
+            "{name} names the Secret: {}",
+            r["message"]
+        );
+        assert_eq!(
+            cond(&l, "Programmed")["status"],
+            "False",
+            "{name} must not claim Programmed"
+        );
     }
     assert_eq!(cond(&listener("good"), "Programmed")["status"], "True");
     // The good listener serves its certificate; the bad ones' names get no handshake.
     let addr: SocketAddr = "127.0.45.10:8443".parse().unwrap();
-    assert_eq!(connect(addr, "good.example", b"http/1.1").await.unwrap().1, der(&good));
-    assert!(connect(addr, "mismatched.example", b"http/1.1").await.is_err(), "no certificate is served for a refused listener");
+    assert_eq!(
+        connect(addr, "good.example", b"http/1.1").await.unwrap().1,
+        der(&good)
+    );
+    assert!(
+        connect(addr, "mismatched.example", b"http/1.1")
+            .await
+            .is_err(),
+        "no certificate is served for a refused listener"
+    );
 }
 
 #[test]
@@ -282,13 +519,23 @@ fn weir_certs_writes_a_secret_weir_accepts() {
         .args(["--hostname", "*.home.example", "--name", "home-tls"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(dir.path().join("home-tls-secret.yaml")).unwrap();
     let docs = weir_store::yaml::parse_documents(&text).unwrap();
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(docs[0].value.clone()).unwrap();
+    let secret: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(docs[0].value.clone()).unwrap();
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
     let data = secret.data.unwrap();
-    let loaded = weir_tls::LoadedCertificate::from_pem(&data["tls.crt"].0, &data["tls.key"].0, weir_tls::material::unix_now()).unwrap();
+    let loaded = weir_tls::LoadedCertificate::from_pem(
+        &data["tls.crt"].0,
+        &data["tls.key"].0,
+        weir_tls::material::unix_now(),
+    )
+    .unwrap();
     assert_eq!(loaded.names, vec!["*.home.example"]);
     assert!(dir.path().join("ca.crt").exists());
 }

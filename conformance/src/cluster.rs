@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
 
 /// The GatewayClass name the harness creates and substitutes into every Gateway.
 pub const GATEWAY_CLASS: &str = "weir-conformance";
@@ -50,20 +50,36 @@ pub struct FakeCluster {
 
 /// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs.
 const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
-    ("gateway-conformance-infra", "tls-validity-checks-certificate", &["*", "*.org"]),
+    (
+        "gateway-conformance-infra",
+        "tls-validity-checks-certificate",
+        &["*", "*.org"],
+    ),
     ("gateway-conformance-web-backend", "certificate", &["*"]),
-    ("gateway-conformance-infra", "tls-passthrough-checks-certificate", &["abc.example.com"]),
-    ("gateway-conformance-app-backend", "tls-passthrough-checks-certificate", &["abc.example.com"]),
+    (
+        "gateway-conformance-infra",
+        "tls-passthrough-checks-certificate",
+        &["abc.example.com"],
+    ),
+    (
+        "gateway-conformance-app-backend",
+        "tls-passthrough-checks-certificate",
+        &["abc.example.com"],
+    ),
 ];
 
 /// Substitutes the suite's templated fields, as the upstream Applier does.
 pub fn substitute(text: &str, controller_name: &str) -> String {
-    text.replace("{GATEWAY_CLASS_NAME}", GATEWAY_CLASS).replace("{GATEWAY_CONTROLLER_NAME}", controller_name)
+    text.replace("{GATEWAY_CLASS_NAME}", GATEWAY_CLASS)
+        .replace("{GATEWAY_CONTROLLER_NAME}", controller_name)
 }
 
 /// Parses a manifest file into JSON documents.
 pub fn documents(text: &str) -> anyhow::Result<Vec<Value>> {
-    Ok(weir_store::yaml::parse_documents(text)?.into_iter().map(|d| d.value).collect())
+    Ok(weir_store::yaml::parse_documents(text)?
+        .into_iter()
+        .map(|d| d.value)
+        .collect())
 }
 
 impl FakeCluster {
@@ -71,11 +87,17 @@ impl FakeCluster {
     /// objects, their EndpointSlices and the harness's GatewayClass.
     pub async fn start(manifests: &Path, controller_name: &str) -> anyhow::Result<FakeCluster> {
         let base = manifests.join("base/manifests.yaml");
-        let text = std::fs::read_to_string(&base)
-            .with_context(|| format!("reading the conformance base manifests {} (pass --manifests DIR)", base.display()))?;
+        let text = std::fs::read_to_string(&base).with_context(|| {
+            format!(
+                "reading the conformance base manifests {} (pass --manifests DIR)",
+                base.display()
+            )
+        })?;
         let text = substitute(&text, controller_name);
         let docs = documents(&text)?;
-        let config_dir = tempfile::Builder::new().prefix("weir-conformance-").tempdir()?;
+        let config_dir = tempfile::Builder::new()
+            .prefix("weir-conformance-")
+            .tempdir()?;
         let mut cluster = FakeCluster {
             manifests: manifests.to_owned(),
             config_dir,
@@ -104,33 +126,59 @@ impl FakeCluster {
             let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert.cert_pem.as_bytes())
                 .map(|c: rustls_pki_types::CertificateDer<'_>| c.to_vec())
                 .context("parsing a generated certificate")?;
-            cluster.certificates.insert(format!("{ns}/{name}"), Arc::new(der));
+            cluster
+                .certificates
+                .insert(format!("{ns}/{name}"), Arc::new(der));
         }
         cluster.apply("00-base", &all)?;
         Ok(cluster)
     }
 
     async fn start_deployment(&mut self, d: &Value, index: u8) -> anyhow::Result<()> {
-        let name = d["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let namespace = d["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
-        let app = d["spec"]["template"]["metadata"]["labels"]["app"].as_str().unwrap_or(&name).to_owned();
+        let name = d["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let namespace = d["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
+        let app = d["spec"]["template"]["metadata"]["labels"]["app"]
+            .as_str()
+            .unwrap_or(&name)
+            .to_owned();
         let replicas = d["spec"]["replicas"].as_u64().unwrap_or(1);
-        let containers = d["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let containers = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let env_names: Vec<String> = containers
             .iter()
             .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
             .filter_map(|e| e["name"].as_str().map(str::to_owned))
             .collect();
-        let image = containers.first().and_then(|c| c["image"].as_str()).unwrap_or("");
-        let special = ["GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER", "TLS_SERVER_CERT"];
-        if !image.contains("echo-basic") || env_names.iter().any(|e| special.contains(&e.as_str())) {
+        let image = containers
+            .first()
+            .and_then(|c| c["image"].as_str())
+            .unwrap_or("");
+        let special = [
+            "GRPC_ECHO_SERVER",
+            "TCP_ECHO_SERVER",
+            "UDP_ECHO_SERVER",
+            "TLS_SERVER_CERT",
+        ];
+        if !image.contains("echo-basic") || env_names.iter().any(|e| special.contains(&e.as_str()))
+        {
             self.skipped_deployments.push(format!("{namespace}/{name}"));
             return Ok(());
         }
         for i in 0..replicas {
             let ip = IpAddr::V4(Ipv4Addr::new(127, 1, index, (i + 1) as u8));
             // Pod names start with the Deployment name, as a ReplicaSet's do.
-            let pod_name = format!("{name}-7c9f8d-{}", ["x2k4p", "q8m3n", "z5t7w", "b6r9c"][i as usize % 4]);
+            let pod_name = format!(
+                "{name}-7c9f8d-{}",
+                ["x2k4p", "q8m3n", "z5t7w", "b6r9c"][i as usize % 4]
+            );
             let id = weir_echo::EchoIdentity {
                 pod: pod_name.clone(),
                 namespace: namespace.clone(),
@@ -138,13 +186,23 @@ impl FakeCluster {
                 ..Default::default()
             };
             let id = Arc::new(id);
-            let http = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3000)).await.with_context(|| format!("binding pod {pod_name} on {ip}:3000"))?;
-            let h2c = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3001)).await.with_context(|| format!("binding pod {pod_name} on {ip}:3001"))?;
+            let http = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3000))
+                .await
+                .with_context(|| format!("binding pod {pod_name} on {ip}:3000"))?;
+            let h2c = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3001))
+                .await
+                .with_context(|| format!("binding pod {pod_name} on {ip}:3001"))?;
             let id2 = id.clone();
             let task = tokio::spawn(async move {
                 tokio::join!(weir_echo::serve(http, id), weir_echo::serve(h2c, id2));
             });
-            self.pods.push(Pod { name: pod_name, namespace: namespace.clone(), app: app.clone(), ip, task: Arc::new(task.abort_handle()) });
+            self.pods.push(Pod {
+                name: pod_name,
+                namespace: namespace.clone(),
+                app: app.clone(),
+                ip,
+                task: Arc::new(task.abort_handle()),
+            });
         }
         Ok(())
     }
@@ -172,7 +230,8 @@ impl FakeCluster {
     /// Applies a test manifest from `<manifests>/tests/`, with substitutions.
     pub fn apply_test_manifest(&self, file: &str) -> anyhow::Result<Vec<Value>> {
         let path = self.manifests.join("tests").join(file);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let docs = documents(&substitute(&text, &self.controller_name))?;
         if docs.is_empty() {
             bail!("{} holds no objects", path.display());
@@ -192,13 +251,21 @@ impl FakeCluster {
         let app = selector.get("app")?.as_str()?;
         let ns = svc["metadata"]["namespace"].as_str().unwrap_or("default");
         let name = svc["metadata"]["name"].as_str()?;
-        let pods: Vec<&Pod> = self.pods.iter().filter(|p| p.app == app && p.namespace == ns).collect();
+        let pods: Vec<&Pod> = self
+            .pods
+            .iter()
+            .filter(|p| p.app == app && p.namespace == ns)
+            .collect();
         let ports: Vec<Value> = svc["spec"]["ports"]
             .as_array()?
             .iter()
             .map(|p| {
-                let target = p["targetPort"].as_u64().or_else(|| p["port"].as_u64()).unwrap_or(0);
-                let mut port = json!({ "port": target, "protocol": p["protocol"].as_str().unwrap_or("TCP") });
+                let target = p["targetPort"]
+                    .as_u64()
+                    .or_else(|| p["port"].as_u64())
+                    .unwrap_or(0);
+                let mut port =
+                    json!({ "port": target, "protocol": p["protocol"].as_str().unwrap_or("TCP") });
                 if let Some(n) = p["name"].as_str() {
                     port["name"] = json!(n);
                 }
@@ -210,15 +277,20 @@ impl FakeCluster {
             .collect();
         let endpoints: Vec<Value> = pods
             .iter()
-            .map(|p| json!({
-                "addresses": [p.ip.to_string()],
-                "conditions": { "ready": true, "serving": true, "terminating": false },
-                "targetRef": { "kind": "Pod", "namespace": p.namespace, "name": p.name },
-            }))
+            .map(|p| {
+                json!({
+                    "addresses": [p.ip.to_string()],
+                    "conditions": { "ready": true, "serving": true, "terminating": false },
+                    "targetRef": { "kind": "Pod", "namespace": p.namespace, "name": p.name },
+                })
+            })
             .collect();
         let mut labels = BTreeMap::new();
         labels.insert("kubernetes.io/service-name", name);
-        labels.insert("endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io");
+        labels.insert(
+            "endpointslice.kubernetes.io/managed-by",
+            "endpointslice-controller.k8s.io",
+        );
         Some(json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": { "name": format!("{name}-harness"), "namespace": ns, "labels": labels },

@@ -72,7 +72,12 @@ impl Case {
     /// `GET host path` expecting 200 from `backend` in `namespace`.
     pub fn get(host: &str, path: &str) -> Case {
         Case {
-            request: Request { host: host.into(), path: path.into(), method: "GET".into(), ..Default::default() },
+            request: Request {
+                host: host.into(),
+                path: path.into(),
+                method: "GET".into(),
+                ..Default::default()
+            },
             status: vec![200],
             namespace: "gateway-conformance-infra".into(),
             ..Default::default()
@@ -103,11 +108,17 @@ impl Case {
         self
     }
     pub fn backend_sets(mut self, headers: &[(&str, &str)]) -> Case {
-        self.request.backend_sets = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.request.backend_sets = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self
     }
     pub fn response_headers(mut self, headers: &[(&str, &str)], absent: &[&str]) -> Case {
-        self.response_headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.response_headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         self.absent_response_headers = absent.iter().map(|s| s.to_string()).collect();
         self
     }
@@ -118,30 +129,53 @@ impl Case {
     }
 }
 
-async fn send(addr: SocketAddr, req: http::Request<Empty<Bytes>>, h2c: bool) -> anyhow::Result<RawResponse> {
-    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+async fn send(
+    addr: SocketAddr,
+    req: http::Request<Empty<Bytes>>,
+    h2c: bool,
+) -> anyhow::Result<RawResponse> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
     send_on(TokioIo::new(stream), req, h2c).await
 }
 
-async fn send_tls(addr: SocketAddr, sni: &str, pin: std::sync::Arc<Vec<u8>>, req: http::Request<Empty<Bytes>>) -> anyhow::Result<RawResponse> {
-    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+async fn send_tls(
+    addr: SocketAddr,
+    sni: &str,
+    pin: std::sync::Arc<Vec<u8>>,
+    req: http::Request<Empty<Bytes>>,
+) -> anyhow::Result<RawResponse> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
     let mut cfg = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(std::sync::Arc::new(crate::tls::PinnedCertificate::new(pin)))
+        .with_custom_certificate_verifier(std::sync::Arc::new(crate::tls::PinnedCertificate::new(
+            pin,
+        )))
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = rustls_pki_types::ServerName::try_from(sni.to_owned())?;
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, stream).await.context("TLS handshake")?;
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, stream)
+        .await
+        .context("TLS handshake")?;
     send_on(TokioIo::new(tls), req, false).await
 }
 
-async fn send_on<I>(io: I, req: http::Request<Empty<Bytes>>, h2c: bool) -> anyhow::Result<RawResponse>
+async fn send_on<I>(
+    io: I,
+    req: http::Request<Empty<Bytes>>,
+    h2c: bool,
+) -> anyhow::Result<RawResponse>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let resp = if h2c {
-        let (mut s, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
+        let (mut s, conn) =
+            hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
         tokio::spawn(conn);
         s.send_request(req).await?
     } else {
@@ -153,42 +187,74 @@ where
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await?.to_bytes();
     let body = String::from_utf8_lossy(&body).into_owned();
-    let echo = (headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v == "application/json"))
-        .then(|| serde_json::from_str(&body).ok())
-        .flatten();
-    Ok(RawResponse { status, headers, body, echo })
+    let echo = (headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json"))
+    .then(|| serde_json::from_str(&body).ok())
+    .flatten();
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+        echo,
+    })
 }
 
 /// A plain GET of `path` on `addr`.
 pub async fn get_raw(addr: SocketAddr, path: &str) -> anyhow::Result<RawResponse> {
-    let req = http::Request::get(path).header(http::header::HOST, addr.to_string()).body(Empty::new())?;
-    tokio::time::timeout(Duration::from_secs(10), send(addr, req, false)).await.context("request timed out")?
+    let req = http::Request::get(path)
+        .header(http::header::HOST, addr.to_string())
+        .body(Empty::new())?;
+    tokio::time::timeout(Duration::from_secs(10), send(addr, req, false))
+        .await
+        .context("request timed out")?
 }
 
 /// Sends the case's request to the gateway at `gw`.
 pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawResponse> {
-    let host = if r.host.is_empty() { gw.ip().to_string() } else { r.host.clone() };
+    let host = if r.host.is_empty() {
+        gw.ip().to_string()
+    } else {
+        r.host.clone()
+    };
     let (path, _) = (r.path.as_str(), ());
     let mut b = http::Request::builder().method(r.method.as_str());
     b = if r.h2c {
-        b.uri(format!("http://{host}{path}")).version(http::Version::HTTP_2)
+        b.uri(format!("http://{host}{path}"))
+            .version(http::Version::HTTP_2)
     } else {
-        b.uri(path).header(http::header::HOST, &host).header(http::header::CONNECTION, "close")
+        b.uri(path)
+            .header(http::header::HOST, &host)
+            .header(http::header::CONNECTION, "close")
     };
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
     // The suite always sends this header, usually empty.
-    let sets: Vec<String> = r.backend_sets.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    let sets: Vec<String> = r
+        .backend_sets
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
     b = b.header("X-Echo-Set-Header", sets.join(","));
     let req = b.body(Empty::new())?;
     let fut = async {
         match &r.tls_pin {
-            Some(pin) => send_tls(gw, host.split(':').next().unwrap_or(&host), pin.clone(), req).await,
+            Some(pin) => {
+                send_tls(
+                    gw,
+                    host.split(':').next().unwrap_or(&host),
+                    pin.clone(),
+                    req,
+                )
+                .await
+            }
             None => send(gw, req, r.h2c).await,
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), fut).await.context("request timed out")?
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .context("request timed out")?
 }
 
 /// The upstream `CompareRoundTrip` rules.
@@ -197,7 +263,10 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
         // 408 and 504 are interchangeable for timeouts.
         let timeout = |s: u16| s == 408 || s == 504;
         if !(timeout(resp.status) && c.status.iter().any(|s| timeout(*s))) {
-            return Err(format!("status {} (expected {:?}); body {:.200}", resp.status, c.status, resp.body));
+            return Err(format!(
+                "status {} (expected {:?}); body {:.200}",
+                resp.status, c.status, resp.body
+            ));
         }
     }
     if resp.status == 200 {
@@ -207,19 +276,28 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
         let e = c.expected_request.clone().unwrap_or_default();
         let want_path = e.path.clone().unwrap_or_else(|| c.request.path.clone());
         if echo["path"] != want_path.as_str() {
-            return Err(format!("backend saw path {} (expected {want_path})", echo["path"]));
+            return Err(format!(
+                "backend saw path {} (expected {want_path})",
+                echo["path"]
+            ));
         }
         let want_method = e.method.clone().unwrap_or_else(|| c.request.method.clone());
         if echo["method"] != want_method.as_str() {
-            return Err(format!("backend saw method {} (expected {want_method})", echo["method"]));
+            return Err(format!(
+                "backend saw method {} (expected {want_method})",
+                echo["method"]
+            ));
         }
-        if let Some(h) = &e.host {
-            if echo["host"] != h.as_str() {
-                return Err(format!("backend saw host {} (expected {h})", echo["host"]));
-            }
+        if let Some(h) = &e.host
+            && echo["host"] != h.as_str()
+        {
+            return Err(format!("backend saw host {} (expected {h})", echo["host"]));
         }
         if echo["namespace"] != c.namespace.as_str() {
-            return Err(format!("backend namespace {} (expected {})", echo["namespace"], c.namespace));
+            return Err(format!(
+                "backend namespace {} (expected {})",
+                echo["namespace"], c.namespace
+            ));
         }
         let pod = echo["pod"].as_str().unwrap_or("");
         if !pod.starts_with(&c.backend) {
@@ -230,7 +308,12 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
             .map(|m| {
                 m.iter()
                     .map(|(k, v)| {
-                        let vals: Vec<&str> = v.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        let vals: Vec<&str> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
                         (k.to_ascii_lowercase(), vals.join(","))
                     })
                     .collect()
@@ -248,7 +331,12 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
             }
         }
         for (k, v) in &c.response_headers {
-            let got: Vec<&str> = resp.headers.get_all(k.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            let got: Vec<&str> = resp
+                .headers
+                .get_all(k.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
             if got.join(",") != *v {
                 return Err(format!("response header {k} = {got:?} (expected {v:?})"));
             }
@@ -258,32 +346,42 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
                 return Err(format!("response header {k} should be absent"));
             }
         }
-    } else if (300..=308).contains(&resp.status) {
-        if let Some(r) = &c.redirect {
-            let loc = resp.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or("redirect without Location")?;
-            let uri: http::Uri = loc.parse().map_err(|e| format!("Location {loc:?}: {e}"))?;
-            let scheme = uri.scheme_str().unwrap_or("http");
-            let want_scheme = r.scheme.clone().unwrap_or_else(|| "http".into());
-            if scheme != want_scheme {
-                return Err(format!("redirect scheme {scheme} (expected {want_scheme})"));
-            }
-            if let Some(h) = &r.host {
-                if uri.host() != Some(h.as_str()) {
-                    return Err(format!("redirect host {:?} (expected {h})", uri.host()));
-                }
-            }
-            let port = uri.port_u16().map(|p| p.to_string()).unwrap_or_default();
-            let port_ok = match &r.port {
-                Some(p) => port == *p,
-                None => port.is_empty() || port == if scheme == "https" { "443" } else { "80" },
-            };
-            if !port_ok {
-                return Err(format!("redirect port {port:?} (expected {:?})", r.port));
-            }
-            let want_path = r.path.clone().unwrap_or_else(|| c.request.path.split('?').next().unwrap_or("").to_owned());
-            if uri.path() != want_path {
-                return Err(format!("redirect path {} (expected {want_path})", uri.path()));
-            }
+    } else if (300..=308).contains(&resp.status)
+        && let Some(r) = &c.redirect
+    {
+        let loc = resp
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or("redirect without Location")?;
+        let uri: http::Uri = loc.parse().map_err(|e| format!("Location {loc:?}: {e}"))?;
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let want_scheme = r.scheme.clone().unwrap_or_else(|| "http".into());
+        if scheme != want_scheme {
+            return Err(format!("redirect scheme {scheme} (expected {want_scheme})"));
+        }
+        if let Some(h) = &r.host
+            && uri.host() != Some(h.as_str())
+        {
+            return Err(format!("redirect host {:?} (expected {h})", uri.host()));
+        }
+        let port = uri.port_u16().map(|p| p.to_string()).unwrap_or_default();
+        let port_ok = match &r.port {
+            Some(p) => port == *p,
+            None => port.is_empty() || port == if scheme == "https" { "443" } else { "80" },
+        };
+        if !port_ok {
+            return Err(format!("redirect port {port:?} (expected {:?})", r.port));
+        }
+        let want_path = r
+            .path
+            .clone()
+            .unwrap_or_else(|| c.request.path.split('?').next().unwrap_or("").to_owned());
+        if uri.path() != want_path {
+            return Err(format!(
+                "redirect path {} (expected {want_path})",
+                uri.path()
+            ));
         }
     }
     Ok(())
@@ -291,7 +389,12 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
 
 /// The upstream consistency rule: the case passes after `threshold` consecutive correct
 /// answers; any wrong answer resets the count and waits a second; give up after `max`.
-pub async fn expect_eventually(gw: SocketAddr, c: &Case, threshold: usize, max: Duration) -> Result<(), String> {
+pub async fn expect_eventually(
+    gw: SocketAddr,
+    c: &Case,
+    threshold: usize,
+    max: Duration,
+) -> Result<(), String> {
     let start = Instant::now();
     let mut streak = 0;
     let mut last = String::new();
@@ -314,6 +417,13 @@ pub async fn expect_eventually(gw: SocketAddr, c: &Case, threshold: usize, max: 
             }
         }
     }
-    let host = if c.request.host.is_empty() { "<gateway>" } else { &c.request.host };
-    Err(format!("{} {host}{}: {last}", c.request.method, c.request.path))
+    let host = if c.request.host.is_empty() {
+        "<gateway>"
+    } else {
+        &c.request.host
+    };
+    Err(format!(
+        "{} {host}{}: {last}",
+        c.request.method, c.request.path
+    ))
 }

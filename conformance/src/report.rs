@@ -18,17 +18,39 @@ pub const GATEWAY_HTTP: Profile = Profile {
     name: "GATEWAY-HTTP",
     core: &["Gateway", "HTTPRoute", "ReferenceGrant"],
     extended: &[
-        "GatewayAddressEmpty", "GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
-        "GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
-        "GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayInfrastructurePropagation", "GatewayPort8080",
-        "GatewayStaticAddresses", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
-        "HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C", "HTTPRouteBackendProtocolWebSocket",
-        "HTTPRouteBackendRequestHeaderModification", "HTTPRouteBackendTimeout", "HTTPRouteCORS",
-        "HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule",
-        "HTTPRouteParentRefPort", "HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect",
-        "HTTPRouteQueryParamMatching", "HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors",
-        "HTTPRouteRequestPercentageMirror", "HTTPRouteRequestTimeout", "HTTPRouteResponseHeaderModification",
-        "HTTPRouteSchemeRedirect", "ListenerSet",
+        "GatewayAddressEmpty",
+        "GatewayBackendClientCertificate",
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
+        "GatewayHTTPListenerIsolation",
+        "GatewayHTTPSListenerDetectMisdirectedRequests",
+        "GatewayInfrastructurePropagation",
+        "GatewayPort8080",
+        "GatewayStaticAddresses",
+        "HTTPRoute303RedirectStatusCode",
+        "HTTPRoute307RedirectStatusCode",
+        "HTTPRoute308RedirectStatusCode",
+        "HTTPRouteBackendProtocolH2C",
+        "HTTPRouteBackendProtocolWebSocket",
+        "HTTPRouteBackendRequestHeaderModification",
+        "HTTPRouteBackendTimeout",
+        "HTTPRouteCORS",
+        "HTTPRouteDestinationPortMatching",
+        "HTTPRouteHostRewrite",
+        "HTTPRouteMethodMatching",
+        "HTTPRouteNamedRouteRule",
+        "HTTPRouteParentRefPort",
+        "HTTPRoutePathRedirect",
+        "HTTPRoutePathRewrite",
+        "HTTPRoutePortRedirect",
+        "HTTPRouteQueryParamMatching",
+        "HTTPRouteRequestMirror",
+        "HTTPRouteRequestMultipleMirrors",
+        "HTTPRouteRequestPercentageMirror",
+        "HTTPRouteRequestTimeout",
+        "HTTPRouteResponseHeaderModification",
+        "HTTPRouteSchemeRedirect",
+        "ListenerSet",
     ],
 };
 
@@ -124,18 +146,43 @@ fn section(results: &Results, pick: impl Fn(&[&str]) -> bool) -> Section {
 }
 
 /// Builds the report YAML for the GATEWAY-HTTP profile.
-pub fn render(results: &Results, supported: &BTreeSet<String>, date: &str) -> anyhow::Result<String> {
+pub fn render(
+    results: &Results,
+    supported: &BTreeSet<String>,
+    date: &str,
+) -> anyhow::Result<String> {
     let p = &GATEWAY_HTTP;
-    let in_profile = |f: &[&str]| f.iter().all(|x| p.core.contains(x) || p.extended.contains(x));
+    let in_profile = |f: &[&str]| {
+        f.iter()
+            .all(|x| p.core.contains(x) || p.extended.contains(x))
+    };
     let is_core = |f: &[&str]| f.iter().all(|x| p.core.contains(x));
     let core = section(results, |f| in_profile(f) && is_core(f));
     let mut extended = section(results, |f| in_profile(f) && !is_core(f));
-    extended.supported_features = p.extended.iter().filter(|f| supported.contains(**f)).map(|f| f.to_string()).collect();
-    extended.unsupported_features = p.extended.iter().filter(|f| !supported.contains(**f)).map(|f| f.to_string()).collect();
+    extended.supported_features = p
+        .extended
+        .iter()
+        .filter(|f| supported.contains(**f))
+        .map(|f| f.to_string())
+        .collect();
+    extended.unsupported_features = p
+        .extended
+        .iter()
+        .filter(|f| !supported.contains(**f))
+        .map(|f| f.to_string())
+        .collect();
     let summary = format!(
         "Core tests {}. Extended tests {}.",
-        if core.result == "success" { "succeeded" } else { "did not all pass" },
-        if extended.result == "success" { "succeeded" } else { "did not all pass" }
+        if core.result == "success" {
+            "succeeded"
+        } else {
+            "did not all pass"
+        },
+        if extended.result == "success" {
+            "succeeded"
+        } else {
+            "did not all pass"
+        }
     );
     let report = Report {
         api_version: "gateway.networking.k8s.io/v1",
@@ -151,7 +198,12 @@ pub fn render(results: &Results, supported: &BTreeSet<String>, date: &str) -> an
         },
         kind: "ConformanceReport",
         mode: "default",
-        profiles: vec![ProfileReport { core, extended, name: p.name, summary }],
+        profiles: vec![ProfileReport {
+            core,
+            extended,
+            name: p.name,
+            summary,
+        }],
     };
     Ok(serde_yaml_ng::to_string(&report)?)
 }
@@ -161,7 +213,11 @@ pub fn table(results: &Results) -> String {
     let mut by: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let p = &GATEWAY_HTTP;
     for (_, f, o) in results {
-        let key = if f.iter().all(|x| p.core.contains(x)) { "GATEWAY-HTTP core" } else { "GATEWAY-HTTP extended" };
+        let key = if f.iter().all(|x| p.core.contains(x)) {
+            "GATEWAY-HTTP core"
+        } else {
+            "GATEWAY-HTTP extended"
+        };
         let e = by.entry(key).or_default();
         match o {
             Outcome::Passed => e.0 += 1,

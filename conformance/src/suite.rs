@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use serde_json::Value;
 
 use crate::cluster::FakeCluster;
-use crate::http::{expect_eventually, Case};
+use crate::http::{Case, expect_eventually};
 use crate::weir::WeirProcess;
 
 pub const INFRA: &str = "gateway-conformance-infra";
@@ -70,7 +70,12 @@ impl Suite {
     /// Runs one scenario: skip if a feature is missing; apply its manifests; run it (a panic
     /// is a failure); delete its manifests.
     pub async fn run(&self, s: &Scenario) -> Outcome {
-        let missing: Vec<&str> = s.features.iter().copied().filter(|f| !self.supported_features.contains(*f)).collect();
+        let missing: Vec<&str> = s
+            .features
+            .iter()
+            .copied()
+            .filter(|f| !self.supported_features.contains(*f))
+            .collect();
         if !missing.is_empty() {
             return Outcome::Skipped(format!("unsupported features: {}", missing.join(", ")));
         }
@@ -88,7 +93,11 @@ impl Suite {
             Ok(Err(e)) => Outcome::Failed(e),
             Err(panic) => Outcome::Failed(format!(
                 "panicked: {}",
-                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
             )),
         }
     }
@@ -96,14 +105,25 @@ impl Suite {
     /// Rewrites an applied test manifest, as the upstream tests patch objects.
     pub fn patch(&self, file: &str, mutate: impl FnOnce(&mut Vec<Value>)) -> Result<(), String> {
         let path = self.cluster.manifests.join("tests").join(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut docs = crate::cluster::documents(&crate::cluster::substitute(&text, &self.cluster.controller_name)).map_err(|e| e.to_string())?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut docs = crate::cluster::documents(&crate::cluster::substitute(
+            &text,
+            &self.cluster.controller_name,
+        ))
+        .map_err(|e| e.to_string())?;
         mutate(&mut docs);
-        self.cluster.apply(&format!("test-{file}"), &docs).map_err(|e| e.to_string())
+        self.cluster
+            .apply(&format!("test-{file}"), &docs)
+            .map_err(|e| e.to_string())
     }
 
     /// Polls `/status` until `check` passes or the status timeout ends.
-    pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&Value) -> Result<T, String>) -> Result<T, String> {
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        check: impl Fn(&Value) -> Result<T, String>,
+    ) -> Result<T, String> {
         let start = Instant::now();
         let mut last = String::from("no status yet");
         while start.elapsed() < self.timeouts.status {
@@ -122,12 +142,21 @@ impl Suite {
     /// Every case, concurrently, each under the consistency rule.
     pub async fn expect(&self, gw: SocketAddr, cases: Vec<Case>) -> Result<(), String> {
         let t = &self.timeouts;
-        let results = futures_util::future::join_all(
-            cases.iter().map(|c| expect_eventually(gw, c, t.required_consecutive_successes, t.max_time_to_consistency)),
-        )
+        let results = futures_util::future::join_all(cases.iter().map(|c| {
+            expect_eventually(
+                gw,
+                c,
+                t.required_consecutive_successes,
+                t.max_time_to_consistency,
+            )
+        }))
         .await;
         let errs: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n    ")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n    "))
+        }
     }
 
     /// The Gateway's address and its first listener's port, once it is Accepted and Programmed
@@ -137,14 +166,22 @@ impl Suite {
     }
 
     /// As `gateway_address`, with the port of the named listener (`NewGatewayRef(gw, name)`).
-    pub async fn gateway_listener_address(&self, ns: &str, name: &str, listener: Option<&str>) -> Result<SocketAddr, String> {
+    pub async fn gateway_listener_address(
+        &self,
+        ns: &str,
+        name: &str,
+        listener: Option<&str>,
+    ) -> Result<SocketAddr, String> {
         self.wait_for(&format!("Gateway {ns}/{name} ready"), |doc| {
             let gw = find(doc, "Gateway", ns, name)?;
             latest(gw, &gw["status"]["conditions"])?;
             for t in ["Accepted", "Programmed"] {
                 has_condition(&gw["status"]["conditions"], t, "True", None)?;
             }
-            if !gw["status"]["addresses"].as_array().is_some_and(|a| a.iter().any(|x| x["type"].is_string())) {
+            if !gw["status"]["addresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x["type"].is_string()))
+            {
                 return Err("no status.addresses with a type".into());
             }
             Ok(())
@@ -154,15 +191,28 @@ impl Suite {
         let gw = find(&doc, "Gateway", ns, name)?;
         let first = match listener {
             Some(l) => l.to_owned(),
-            None => gw["status"]["listeners"][0]["name"].as_str().unwrap_or("").to_owned(),
+            None => gw["status"]["listeners"][0]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
         };
-        let cfg: Value = self.weir.get("/config").await.ok().and_then(|c| serde_json::from_str(&c).ok()).ok_or("no /config")?;
+        let cfg: Value = self
+            .weir
+            .get("/config")
+            .await
+            .ok()
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .ok_or("no /config")?;
         let host = format!("{ns}/{name}/{first}");
         cfg["config"]["listeners"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|l| l["hosts"].as_array().is_some_and(|hs| hs.iter().any(|h| h["name"] == host.as_str())))
+            .find(|l| {
+                l["hosts"]
+                    .as_array()
+                    .is_some_and(|hs| hs.iter().any(|h| h["name"] == host.as_str()))
+            })
             .and_then(|l| l["address"].as_str())
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("Gateway {ns}/{name}: listener {first} is not served"))
@@ -170,62 +220,90 @@ impl Suite {
 
     /// GatewayAndHTTPRoutesMustBeAccepted: each route Accepted=True (reason Accepted) for the
     /// Gateway, every listener of the Gateway ResolvedRefs/Accepted/Programmed, and the address.
-    pub async fn routes_accepted(&self, gw: (&str, &str), routes: &[(&str, &str)]) -> Result<SocketAddr, String> {
+    pub async fn routes_accepted(
+        &self,
+        gw: (&str, &str),
+        routes: &[(&str, &str)],
+    ) -> Result<SocketAddr, String> {
         let addr = self.gateway_address(gw.0, gw.1).await?;
         for (rns, rname) in routes {
-            self.route_condition(rns, rname, gw, "Accepted", "True", Some("Accepted")).await?;
+            self.route_condition(rns, rname, gw, "Accepted", "True", Some("Accepted"))
+                .await?;
         }
-        self.wait_for(&format!("Gateway {}/{} listeners ready", gw.0, gw.1), |doc| {
-            let g = find(doc, "Gateway", gw.0, gw.1)?;
-            for l in g["status"]["listeners"].as_array().into_iter().flatten() {
-                for t in ["ResolvedRefs", "Accepted", "Programmed"] {
-                    has_condition(&l["conditions"], t, "True", None).map_err(|e| format!("listener {}: {e}", l["name"]))?;
+        self.wait_for(
+            &format!("Gateway {}/{} listeners ready", gw.0, gw.1),
+            |doc| {
+                let g = find(doc, "Gateway", gw.0, gw.1)?;
+                for l in g["status"]["listeners"].as_array().into_iter().flatten() {
+                    for t in ["ResolvedRefs", "Accepted", "Programmed"] {
+                        has_condition(&l["conditions"], t, "True", None)
+                            .map_err(|e| format!("listener {}: {e}", l["name"]))?;
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await?;
         Ok(addr)
     }
 
     /// Waits until the route has a parent for `gw` with the condition.
-    pub async fn route_condition(&self, rns: &str, rname: &str, gw: (&str, &str), t: &str, status: &str, reason: Option<&str>) -> Result<(), String> {
-        self.wait_for(&format!("HTTPRoute {rns}/{rname} {t}={status} for {}/{}", gw.0, gw.1), |doc| {
-            let r = find(doc, "HTTPRoute", rns, rname)?;
-            let parents = r["status"]["parents"].as_array().ok_or("no parents")?;
-            for p in parents {
-                latest(r, &p["conditions"])?;
-            }
-            let p = parents
-                .iter()
-                .find(|p| {
-                    let pr = &p["parentRef"];
-                    pr["name"] == gw.1
-                        && pr["namespace"].as_str().unwrap_or(rns) == gw.0
-                        && pr["group"] == GROUP
-                        && pr["kind"] == "Gateway"
-                        && p["controllerName"] == self.cluster.controller_name.as_str()
-                })
-                .ok_or_else(|| format!("no parent for Gateway {}/{}", gw.0, gw.1))?;
-            has_condition(&p["conditions"], t, status, reason)
-        })
+    pub async fn route_condition(
+        &self,
+        rns: &str,
+        rname: &str,
+        gw: (&str, &str),
+        t: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
+        self.wait_for(
+            &format!("HTTPRoute {rns}/{rname} {t}={status} for {}/{}", gw.0, gw.1),
+            |doc| {
+                let r = find(doc, "HTTPRoute", rns, rname)?;
+                let parents = r["status"]["parents"].as_array().ok_or("no parents")?;
+                for p in parents {
+                    latest(r, &p["conditions"])?;
+                }
+                let p = parents
+                    .iter()
+                    .find(|p| {
+                        let pr = &p["parentRef"];
+                        pr["name"] == gw.1
+                            && pr["namespace"].as_str().unwrap_or(rns) == gw.0
+                            && pr["group"] == GROUP
+                            && pr["kind"] == "Gateway"
+                            && p["controllerName"] == self.cluster.controller_name.as_str()
+                    })
+                    .ok_or_else(|| format!("no parent for Gateway {}/{}", gw.0, gw.1))?;
+                has_condition(&p["conditions"], t, status, reason)
+            },
+        )
         .await
     }
 
     /// HTTPRouteMustHaveNoAcceptedParents: no parents, or exactly one with Accepted=False.
     pub async fn route_not_accepted(&self, rns: &str, rname: &str) -> Result<(), String> {
-        self.wait_for(&format!("HTTPRoute {rns}/{rname} has no accepted parents"), |doc| {
-            let Ok(r) = find(doc, "HTTPRoute", rns, rname) else { return Ok(()) };
-            let parents = r["status"]["parents"].as_array().cloned().unwrap_or_default();
-            match parents.as_slice() {
-                [] => Ok(()),
-                [p] => {
-                    latest(r, &p["conditions"])?;
-                    has_condition(&p["conditions"], "Accepted", "False", None)
+        self.wait_for(
+            &format!("HTTPRoute {rns}/{rname} has no accepted parents"),
+            |doc| {
+                let Ok(r) = find(doc, "HTTPRoute", rns, rname) else {
+                    return Ok(());
+                };
+                let parents = r["status"]["parents"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                match parents.as_slice() {
+                    [] => Ok(()),
+                    [p] => {
+                        latest(r, &p["conditions"])?;
+                        has_condition(&p["conditions"], "Accepted", "False", None)
+                    }
+                    _ => Err(format!("{} parents", parents.len())),
                 }
-                _ => Err(format!("{} parents", parents.len())),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -234,7 +312,10 @@ impl Suite {
         self.wait_for(&format!("Gateway {ns}/{name} has zero routes"), |doc| {
             let g = find(doc, "Gateway", ns, name)?;
             latest(g, &g["status"]["conditions"])?;
-            let ls = g["status"]["listeners"].as_array().cloned().unwrap_or_default();
+            let ls = g["status"]["listeners"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             match ls.as_slice() {
                 [] => Ok(()),
                 [l] if l["attachedRoutes"] == 0 => Ok(()),
@@ -244,7 +325,14 @@ impl Suite {
         .await
     }
 
-    pub async fn gateway_condition(&self, ns: &str, name: &str, t: &str, status: &str, reason: Option<&str>) -> Result<(), String> {
+    pub async fn gateway_condition(
+        &self,
+        ns: &str,
+        name: &str,
+        t: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
         self.wait_for(&format!("Gateway {ns}/{name} {t}={status}"), |doc| {
             let g = find(doc, "Gateway", ns, name)?;
             latest(g, &g["status"]["conditions"])?;
@@ -255,30 +343,56 @@ impl Suite {
 
     /// GatewayStatusMustHaveListeners: exactly these listeners, each with at least the given
     /// kinds (or none when `kinds` is empty), the attached route count and the conditions.
-    pub async fn gateway_listeners(&self, ns: &str, name: &str, want: &[ListenerExpect]) -> Result<(), String> {
+    pub async fn gateway_listeners(
+        &self,
+        ns: &str,
+        name: &str,
+        want: &[ListenerExpect],
+    ) -> Result<(), String> {
         self.wait_for(&format!("Gateway {ns}/{name} listeners"), |doc| {
             let g = find(doc, "Gateway", ns, name)?;
             latest(g, &g["status"]["conditions"])?;
-            let ls = g["status"]["listeners"].as_array().cloned().unwrap_or_default();
+            let ls = g["status"]["listeners"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if ls.len() != want.len() {
                 return Err(format!("{} listeners, expected {}", ls.len(), want.len()));
             }
             for w in want {
-                let l = ls.iter().find(|l| l["name"] == w.name).ok_or_else(|| format!("no listener {}", w.name))?;
-                let kinds: Vec<&str> = l["supportedKinds"].as_array().into_iter().flatten().filter_map(|k| k["kind"].as_str()).collect();
+                let l = ls
+                    .iter()
+                    .find(|l| l["name"] == w.name)
+                    .ok_or_else(|| format!("no listener {}", w.name))?;
+                let kinds: Vec<&str> = l["supportedKinds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k["kind"].as_str())
+                    .collect();
                 if w.kinds.is_empty() && !kinds.is_empty() {
-                    return Err(format!("listener {}: supportedKinds {kinds:?}, expected none", w.name));
+                    return Err(format!(
+                        "listener {}: supportedKinds {kinds:?}, expected none",
+                        w.name
+                    ));
                 }
                 for k in w.kinds {
                     if !kinds.contains(k) {
-                        return Err(format!("listener {}: supportedKinds {kinds:?} lacks {k}", w.name));
+                        return Err(format!(
+                            "listener {}: supportedKinds {kinds:?} lacks {k}",
+                            w.name
+                        ));
                     }
                 }
                 if l["attachedRoutes"] != w.attached {
-                    return Err(format!("listener {}: attachedRoutes {} (expected {})", w.name, l["attachedRoutes"], w.attached));
+                    return Err(format!(
+                        "listener {}: attachedRoutes {} (expected {})",
+                        w.name, l["attachedRoutes"], w.attached
+                    ));
                 }
                 for (t, s, r) in w.conditions {
-                    has_condition(&l["conditions"], t, s, *r).map_err(|e| format!("listener {}: {e}", w.name))?;
+                    has_condition(&l["conditions"], t, s, *r)
+                        .map_err(|e| format!("listener {}: {e}", w.name))?;
                 }
             }
             Ok(())
@@ -299,7 +413,11 @@ pub fn find<'a>(doc: &'a Value, kind: &str, ns: &str, name: &str) -> Result<&'a 
         .as_array()
         .into_iter()
         .flatten()
-        .find(|i| i["kind"] == kind && i["metadata"]["name"] == name && i["metadata"]["namespace"].as_str().unwrap_or("") == ns)
+        .find(|i| {
+            i["kind"] == kind
+                && i["metadata"]["name"] == name
+                && i["metadata"]["namespace"].as_str().unwrap_or("") == ns
+        })
         .ok_or_else(|| format!("{kind} {ns}/{name} has no status"))
 }
 
@@ -308,16 +426,32 @@ fn latest(obj: &Value, conds: &Value) -> Result<(), String> {
     let generation = &obj["metadata"]["generation"];
     for c in conds.as_array().into_iter().flatten() {
         if c["observedGeneration"] != *generation {
-            return Err(format!("condition {} observedGeneration {} != generation {generation}", c["type"], c["observedGeneration"]));
+            return Err(format!(
+                "condition {} observedGeneration {} != generation {generation}",
+                c["type"], c["observedGeneration"]
+            ));
         }
     }
     Ok(())
 }
 
-pub fn has_condition(conds: &Value, t: &str, status: &str, reason: Option<&str>) -> Result<(), String> {
-    let c = conds.as_array().into_iter().flatten().find(|c| c["type"] == t).ok_or_else(|| format!("no {t} condition"))?;
+pub fn has_condition(
+    conds: &Value,
+    t: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), String> {
+    let c = conds
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == t)
+        .ok_or_else(|| format!("no {t} condition"))?;
     if c["status"] != status || reason.is_some_and(|r| c["reason"] != r) {
-        return Err(format!("{t}={} reason {} (expected {status} {reason:?}): {}", c["status"], c["reason"], c["message"]));
+        return Err(format!(
+            "{t}={} reason {} (expected {status} {reason:?}): {}",
+            c["status"], c["reason"], c["message"]
+        ));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde_json::Value;
 
 pub struct WeirProcess {
@@ -14,18 +14,38 @@ pub struct WeirProcess {
 }
 
 impl WeirProcess {
-    pub async fn start(bin: &Path, config_dir: &Path, admin: SocketAddr, pool: &str, log: &Path) -> anyhow::Result<WeirProcess> {
-        let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    pub async fn start(
+        bin: &Path,
+        config_dir: &Path,
+        admin: SocketAddr,
+        pool: &str,
+        log: &Path,
+    ) -> anyhow::Result<WeirProcess> {
+        let log_file =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = tokio::process::Command::new(bin)
             .args(["run", "--config-dir"])
             .arg(config_dir)
-            .args(["--admin-address", &admin.to_string(), "--address-pool", pool])
-            .env("WEIR_LOG", std::env::var("WEIR_LOG").unwrap_or_else(|_| "info".into()))
+            .args([
+                "--admin-address",
+                &admin.to_string(),
+                "--address-pool",
+                pool,
+            ])
+            .env(
+                "WEIR_LOG",
+                std::env::var("WEIR_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {} (build it with `cargo build`, or pass --weir)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting {} (build it with `cargo build`, or pass --weir)",
+                    bin.display()
+                )
+            })?;
         let mut p = WeirProcess { child, admin };
         for _ in 0..100 {
             if let Some(status) = p.child.try_wait()? {
@@ -68,6 +88,10 @@ pub fn default_bin() -> PathBuf {
     let me = std::env::current_exe().unwrap_or_default();
     let dir = me.parent().unwrap_or(Path::new("."));
     // Test binaries live in target/<profile>/deps.
-    let dir = if dir.ends_with("deps") { dir.parent().unwrap_or(dir) } else { dir };
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     dir.join("weir")
 }

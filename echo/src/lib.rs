@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -66,7 +66,11 @@ pub fn canonical_header_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
         upper = c == '-';
     }
     out
@@ -75,7 +79,9 @@ pub fn canonical_header_name(name: &str) -> String {
 /// Serves the echo protocol on `listener` (HTTP/1.1 and h2c prior knowledge) forever.
 pub async fn serve(listener: TcpListener, id: Arc<EchoIdentity>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let id = id.clone();
         tokio::spawn(async move {
@@ -98,13 +104,21 @@ pub async fn run(addr: SocketAddr, id: EchoIdentity) -> std::io::Result<()> {
 }
 
 async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<Bytes>> {
-    let target = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let path = req.uri().path().replace("//", "/");
     if path == "/health" {
         return plain(StatusCode::OK, "OK");
     }
     if let Some(code) = target.strip_prefix("/status/") {
-        return match code.parse::<u16>().ok().filter(|_| code.len() == 3).and_then(|c| StatusCode::from_u16(c).ok()) {
+        return match code
+            .parse::<u16>()
+            .ok()
+            .filter(|_| code.len() == 3)
+            .and_then(|c| StatusCode::from_u16(c).ok())
+        {
             Some(s) => plain(s, ""),
             None => plain(StatusCode::BAD_REQUEST, ""),
         };
@@ -126,14 +140,24 @@ async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<
         match parse_go_duration(&d) {
             Some(d) => tokio::time::sleep(d).await,
             None => {
-                let body = serde_json::json!({ "message": format!("invalid delay {d:?}") }).to_string();
-                return json(StatusCode::INTERNAL_SERVER_ERROR, body.into_bytes(), &HeaderMap::new());
+                let body =
+                    serde_json::json!({ "message": format!("invalid delay {d:?}") }).to_string();
+                return json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    body.into_bytes(),
+                    &HeaderMap::new(),
+                );
             }
         }
     }
     let host = match req.uri().authority() {
         Some(a) if req.version() == Version::HTTP_2 => a.as_str().to_owned(),
-        _ => req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned(),
+        _ => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
     };
     let mut headers = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (name, value) in req.headers() {
@@ -163,7 +187,10 @@ async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<
         http_port: &id.http_port,
     };
     let mut body = Vec::with_capacity(512);
-    let mut ser = serde_json::Serializer::with_formatter(&mut body, serde_json::ser::PrettyFormatter::with_indent(b" "));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut body,
+        serde_json::ser::PrettyFormatter::with_indent(b" "),
+    );
     let _ = reply.serialize(&mut ser);
     json(StatusCode::OK, body, req.headers())
 }
@@ -173,12 +200,27 @@ fn json(status: StatusCode, body: Vec<u8>, req_headers: &HeaderMap) -> Response<
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    for v in req_headers.get_all("x-echo-set-header").iter().filter_map(|v| v.to_str().ok()) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    for v in req_headers
+        .get_all("x-echo-set-header")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
         for pair in v.split(',') {
-            let Some((name, value)) = pair.split_once(':') else { continue };
-            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.trim().as_bytes()), HeaderValue::from_str(value.trim())) {
+            let Some((name, value)) = pair.split_once(':') else {
+                continue;
+            };
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.trim().as_bytes()),
+                HeaderValue::from_str(value.trim()),
+            ) {
                 h.append(n, v);
             }
         }
@@ -210,7 +252,9 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let n: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -233,7 +277,9 @@ fn websocket(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
     };
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
         let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             tokio_tungstenite::tungstenite::protocol::Role::Server,

@@ -14,7 +14,10 @@ pub struct AddressPool {
 
 impl AddressPool {
     pub fn new(net: IpNet) -> Self {
-        AddressPool { net, assigned: BTreeMap::new() }
+        AddressPool {
+            net,
+            assigned: BTreeMap::new(),
+        }
     }
 
     /// Releases addresses of Gateways that are gone and assigns the lowest free address to each
@@ -25,7 +28,11 @@ impl AddressPool {
             .gateways
             .iter()
             .filter(|(_, g)| {
-                !g.spec.addresses.iter().flatten().any(|a| a.value.as_deref().is_some_and(|v| !v.is_empty()))
+                !g.spec
+                    .addresses
+                    .iter()
+                    .flatten()
+                    .any(|a| a.value.as_deref().is_some_and(|v| !v.is_empty()))
             })
             .map(|(id, _)| id)
             .collect();
@@ -74,9 +81,17 @@ mod tests {
         assert_eq!(first[&NsName::new("ns", "b")].to_string(), "127.0.10.1");
         s.insert(gw("a"));
         let second = pool.assign(&s).clone();
-        assert_eq!(second[&NsName::new("ns", "b")].to_string(), "127.0.10.1", "b keeps its address");
+        assert_eq!(
+            second[&NsName::new("ns", "b")].to_string(),
+            "127.0.10.1",
+            "b keeps its address"
+        );
         assert_eq!(second[&NsName::new("ns", "a")].to_string(), "127.0.10.2");
         s.insert(gw("c"));
-        assert_eq!(pool.assign(&s).len(), 2, "a /30 has two hosts; c waits for one");
+        assert_eq!(
+            pool.assign(&s).len(),
+            2,
+            "a /30 has two hosts; c waits for one"
+        );
     }
 }

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prometheus_client::registry::Registry;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::runtime::{Published, SharedState};
@@ -21,7 +21,9 @@ use crate::status::GROUP;
 /// Serves the admin endpoint on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, state: SharedState, registry: Arc<Registry>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let state = state.clone();
         let registry = registry.clone();
         tokio::spawn(async move {
@@ -48,7 +50,10 @@ fn handle(req: &Request<Incoming>, p: &Published, registry: &Registry) -> Respon
     match req.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" if p.ready => text(StatusCode::OK, "ready\n".into()),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "no config applied yet\n".into()),
+        "/readyz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no config applied yet\n".into(),
+        ),
         "/status" => json_response(&status_document(p)),
         "/config" => {
             let mut config = serde_json::to_value(&*p.config).unwrap_or_default();
@@ -62,23 +67,33 @@ fn handle(req: &Request<Incoming>, p: &Published, registry: &Registry) -> Respon
                     let mut r = text(StatusCode::OK, out);
                     r.headers_mut().insert(
                         header::CONTENT_TYPE,
-                        header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                        header::HeaderValue::from_static(
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
                     );
                     r
                 }
                 Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
             }
         }
-        _ => text(StatusCode::NOT_FOUND, "unknown path; try /status /config /metrics /healthz /readyz\n".into()),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "unknown path; try /status /config /metrics /healthz /readyz\n".into(),
+        ),
     }
 }
 
 /// Every object's `.status` in Kubernetes shape, plus the manifest diagnostics.
 pub fn status_document(p: &Published) -> Value {
     let mut items = Vec::new();
-    let gen_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.generation.unwrap_or(0);
+    let gen_of =
+        |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.generation.unwrap_or(0);
     for (name, s) in &p.statuses.gateway_classes {
-        let generation = p.snapshot.gateway_classes.get(&weir_store::NsName::new("", name.as_str())).map_or(0, |o| gen_of(&o.metadata));
+        let generation = p
+            .snapshot
+            .gateway_classes
+            .get(&weir_store::NsName::new("", name.as_str()))
+            .map_or(0, |o| gen_of(&o.metadata));
         items.push(json!({
             "apiVersion": format!("{GROUP}/v1"), "kind": "GatewayClass",
             "metadata": { "name": name, "generation": generation },
@@ -86,7 +101,11 @@ pub fn status_document(p: &Published) -> Value {
         }));
     }
     for (id, s) in &p.statuses.gateways {
-        let generation = p.snapshot.gateways.get(id).map_or(0, |o| gen_of(&o.metadata));
+        let generation = p
+            .snapshot
+            .gateways
+            .get(id)
+            .map_or(0, |o| gen_of(&o.metadata));
         items.push(json!({
             "apiVersion": format!("{GROUP}/v1"), "kind": "Gateway",
             "metadata": { "namespace": id.namespace, "name": id.name, "generation": generation },
@@ -94,7 +113,11 @@ pub fn status_document(p: &Published) -> Value {
         }));
     }
     for (id, s) in &p.statuses.http_routes {
-        let generation = p.snapshot.http_routes.get(id).map_or(0, |o| gen_of(&o.metadata));
+        let generation = p
+            .snapshot
+            .http_routes
+            .get(id)
+            .map_or(0, |o| gen_of(&o.metadata));
         items.push(json!({
             "apiVersion": format!("{GROUP}/v1"), "kind": "HTTPRoute",
             "metadata": { "namespace": id.namespace, "name": id.name, "generation": generation },
@@ -129,13 +152,19 @@ fn redact_keys(v: &mut Value) {
 fn json_response(v: &Value) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec_pretty(v).unwrap_or_default();
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }

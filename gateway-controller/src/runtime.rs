@@ -13,8 +13,8 @@ use weir_store::manifest::Diagnostic;
 use weir_store::{NsName, Snapshot, SourceUpdate};
 
 use crate::addresses::AddressPool;
-use crate::status::{Condition, Statuses, StatusStore};
-use crate::translate::{translate, TranslateContext};
+use crate::status::{Condition, StatusStore, Statuses};
+use crate::translate::{TranslateContext, translate};
 
 /// What the admin endpoint shows: the latest published state.
 #[derive(Default)]
@@ -64,7 +64,9 @@ impl Runtime {
                         last_config = Some(t.config.clone());
                         applied_once = true;
                     }
-                    Err(e) => tracing::error!(error = %e, "dataplane refused the config; the previous config keeps serving"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "dataplane refused the config; the previous config keeps serving")
+                    }
                 }
             }
             mark_bind_errors(&mut t.statuses, &t.config, &bind_errors);
@@ -95,28 +97,73 @@ impl Runtime {
 }
 
 /// Status is the truth: a listener whose socket could not be bound is not programmed.
-fn mark_bind_errors(statuses: &mut Statuses, config: &ProxyConfig, errors: &HashMap<SocketAddr, String>) {
+fn mark_bind_errors(
+    statuses: &mut Statuses,
+    config: &ProxyConfig,
+    errors: &HashMap<SocketAddr, String>,
+) {
     for (addr, err) in errors {
-        let Some(l) = config.listeners.iter().find(|l| l.address == *addr) else { continue };
+        let Some(l) = config.listeners.iter().find(|l| l.address == *addr) else {
+            continue;
+        };
         for host in &l.hosts {
             // host.name is namespace/gateway/listener.
             let mut parts = host.name.splitn(3, '/');
-            let (Some(ns), Some(gw), Some(listener)) = (parts.next(), parts.next(), parts.next()) else { continue };
-            let Some(gs) = statuses.gateways.get_mut(&NsName::new(ns, gw)) else { continue };
-            let Some(ls) = gs.listeners.iter_mut().find(|x| x.name == listener) else { continue };
+            let (Some(ns), Some(gw), Some(listener)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Some(gs) = statuses.gateways.get_mut(&NsName::new(ns, gw)) else {
+                continue;
+            };
+            let Some(ls) = gs.listeners.iter_mut().find(|x| x.name == listener) else {
+                continue;
+            };
             let generation = ls.conditions.first().map_or(0, |c| c.observed_generation);
             let msg = format!("cannot listen on {addr}: {err}");
-            crate::translate::set(&mut ls.conditions, Condition::new("Accepted", false, "PortUnavailable", msg.clone(), generation));
-            crate::translate::set(&mut ls.conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
-            let any = gs.listeners.iter().any(|l| l.conditions.iter().any(|c| c.type_ == "Programmed" && c.is_true()));
+            crate::translate::set(
+                &mut ls.conditions,
+                Condition::new(
+                    "Accepted",
+                    false,
+                    "PortUnavailable",
+                    msg.clone(),
+                    generation,
+                ),
+            );
+            crate::translate::set(
+                &mut ls.conditions,
+                Condition::new("Programmed", false, "Invalid", msg, generation),
+            );
+            let any = gs.listeners.iter().any(|l| {
+                l.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Programmed" && c.is_true())
+            });
             if !any {
-                let reason = if err.contains("Cannot assign requested address") { "AddressNotUsable" } else { "Invalid" };
-                crate::translate::set(&mut gs.conditions, Condition::new("Programmed", false, reason, format!("no listener could be bound: {err}"), generation));
+                let reason = if err.contains("Cannot assign requested address") {
+                    "AddressNotUsable"
+                } else {
+                    "Invalid"
+                };
+                crate::translate::set(
+                    &mut gs.conditions,
+                    Condition::new(
+                        "Programmed",
+                        false,
+                        reason,
+                        format!("no listener could be bound: {err}"),
+                        generation,
+                    ),
+                );
             }
         }
     }
 }
 
 fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now().round(k8s_openapi::jiff::Unit::Second).unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()).to_string()
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
+        .to_string()
 }

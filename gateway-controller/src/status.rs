@@ -23,7 +23,13 @@ pub struct Condition {
 }
 
 impl Condition {
-    pub fn new(type_: &str, status: bool, reason: &str, message: impl Into<String>, generation: i64) -> Self {
+    pub fn new(
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+        generation: i64,
+    ) -> Self {
         Condition {
             type_: type_.into(),
             status: if status { "True" } else { "False" }.into(),
@@ -135,7 +141,10 @@ impl Statuses {
             let (conds, listeners) = (&mut s.conditions, &mut s.listeners);
             out.push((format!("Gateway/{k}"), conds));
             for l in listeners {
-                out.push((format!("Gateway/{k}/listener/{}", l.name), &mut l.conditions));
+                out.push((
+                    format!("Gateway/{k}/listener/{}", l.name),
+                    &mut l.conditions,
+                ));
             }
         }
         for (k, s) in &mut self.http_routes {

@@ -67,7 +67,9 @@ pub struct CertificatePem {
 
 impl std::fmt::Debug for CertificatePem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificatePem").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CertificatePem")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

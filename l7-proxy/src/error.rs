@@ -22,7 +22,6 @@ impl ProxyError {
         ProxyError::Upstream(e)
     }
 
-
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::Connect(..) | ProxyError::NoEndpoints(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -33,6 +32,9 @@ impl ProxyError {
 
     /// Whether a retry on another endpoint is safe: nothing reached the upstream.
     pub fn retryable(&self) -> bool {
-        matches!(self, ProxyError::Connect(..) | ProxyError::ConnectTimeout(_))
+        matches!(
+            self,
+            ProxyError::Connect(..) | ProxyError::ConnectTimeout(_)
+        )
     }
 }

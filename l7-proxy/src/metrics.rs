@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,23 +39,48 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
         let m = Metrics {
             requests: Family::default(),
-            latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 16))),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+            }),
             config_version: Gauge::default(),
             config_errors: Counter::default(),
         };
-        registry.register("weir_http_requests", "HTTP requests by route and status code", m.requests.clone());
-        registry.register("weir_http_request_duration_seconds", "HTTP request latency by route, to response headers", m.latency.clone());
-        registry.register("weir_config_version", "Version of the active dataplane config", m.config_version.clone());
-        registry.register("weir_config_reload_errors", "Config updates that were refused", m.config_errors.clone());
+        registry.register(
+            "weir_http_requests",
+            "HTTP requests by route and status code",
+            m.requests.clone(),
+        );
+        registry.register(
+            "weir_http_request_duration_seconds",
+            "HTTP request latency by route, to response headers",
+            m.latency.clone(),
+        );
+        registry.register(
+            "weir_config_version",
+            "Version of the active dataplane config",
+            m.config_version.clone(),
+        );
+        registry.register(
+            "weir_config_reload_errors",
+            "Config updates that were refused",
+            m.config_errors.clone(),
+        );
         m
     }
 
     pub fn observe(&self, route: Option<&str>, status: StatusCode, elapsed: Duration) {
         let route = route.unwrap_or(NO_ROUTE).to_owned();
         self.latency
-            .get_or_create(&RouteLabels { route: route.clone() })
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
             .observe(elapsed.as_secs_f64());
-        self.requests.get_or_create(&RequestLabels { route, code: status.as_u16() }).inc();
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                code: status.as_u16(),
+            })
+            .inc();
     }
 }
 

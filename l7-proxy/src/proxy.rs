@@ -25,8 +25,8 @@ use hyper::body::Incoming;
 use crate::config::{PathRewrite, UpstreamProtocol};
 use crate::metrics::Metrics;
 use crate::route_table::{
-    replace_prefix, CompiledFilter, CompiledHeaderModifier, CompiledRoute, CompiledTarget,
-    RequestParts, RouteTable,
+    CompiledFilter, CompiledHeaderModifier, CompiledRoute, CompiledTarget, RequestParts,
+    RouteTable, replace_prefix,
 };
 use crate::upstream::Upstreams;
 
@@ -69,7 +69,11 @@ struct Outcome {
 
 impl Proxy {
     pub fn new(table: RouteTable, metrics: Metrics) -> Self {
-        Proxy { table: ArcSwap::from_pointee(table), upstreams: Upstreams::default(), metrics }
+        Proxy {
+            table: ArcSwap::from_pointee(table),
+            upstreams: Upstreams::default(),
+            metrics,
+        }
     }
 
     pub fn table(&self) -> Arc<RouteTable> {
@@ -78,8 +82,11 @@ impl Proxy {
 
     /// Swaps in a new table. Requests already running keep the one they loaded.
     pub fn swap(&self, table: RouteTable) {
-        let live: std::collections::HashSet<SocketAddr> =
-            table.clusters.values().flat_map(|c| c.endpoints.iter().copied()).collect();
+        let live: std::collections::HashSet<SocketAddr> = table
+            .clusters
+            .values()
+            .flat_map(|c| c.endpoints.iter().copied())
+            .collect();
         self.table.store(Arc::new(table));
         self.upstreams.retain_endpoints(|a| live.contains(a));
     }
@@ -88,37 +95,74 @@ impl Proxy {
         let start = Instant::now();
         let table = self.table.load_full();
         let out = self.route(&table, down, req).await;
-        self.metrics.observe(out.route.as_deref(), out.response.status(), start.elapsed());
+        self.metrics
+            .observe(out.route.as_deref(), out.response.status(), start.elapsed());
         out.response
     }
 
-    async fn route(&self, table: &RouteTable, down: &Downstream, mut req: Request<Incoming>) -> Outcome {
+    async fn route(
+        &self,
+        table: &RouteTable,
+        down: &Downstream,
+        mut req: Request<Incoming>,
+    ) -> Outcome {
         let Some(host) = request_host(&req) else {
             return local(None, StatusCode::BAD_REQUEST, "missing Host");
         };
         let routes = match select_routes(table, down, &host) {
             Ok(r) => r,
-            Err(status) => return local(None, status, if status == StatusCode::MISDIRECTED_REQUEST { "misdirected request" } else { "no route" }),
+            Err(status) => {
+                return local(
+                    None,
+                    status,
+                    if status == StatusCode::MISDIRECTED_REQUEST {
+                        "misdirected request"
+                    } else {
+                        "no route"
+                    },
+                );
+            }
         };
         let Some(route) = match_route(routes, &req) else {
             return local(None, StatusCode::NOT_FOUND, "no route");
         };
         let name = Some(route.name.clone());
         let mut response_mods: Vec<&CompiledHeaderModifier> = Vec::new();
-        if let Some(redirect) = request_filters(route, &route.filters, down, &host, &mut req, &mut response_mods) {
-            return Outcome { route: name, response: redirect };
+        if let Some(redirect) = request_filters(
+            route,
+            &route.filters,
+            down,
+            &host,
+            &mut req,
+            &mut response_mods,
+        ) {
+            return Outcome {
+                route: name,
+                response: redirect,
+            };
         }
         let Some(backend) = route.backends.pick() else {
             return local(name, StatusCode::INTERNAL_SERVER_ERROR, "no backends");
         };
-        if let Some(redirect) = request_filters(route, &backend.filters, down, &host, &mut req, &mut response_mods) {
-            return Outcome { route: name, response: redirect };
+        if let Some(redirect) = request_filters(
+            route,
+            &backend.filters,
+            down,
+            &host,
+            &mut req,
+            &mut response_mods,
+        ) {
+            return Outcome {
+                route: name,
+                response: redirect,
+            };
         }
         let cluster = match &backend.target {
             CompiledTarget::Cluster(c) => c,
             CompiledTarget::Invalid { status, reason } => {
                 tracing::debug!(route = %route.name, %reason, "request routed to an invalid backend");
-                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return local(name, status, "invalid backend");
             }
         };
@@ -135,7 +179,10 @@ impl Proxy {
         for m in response_mods {
             m.apply(response.headers_mut());
         }
-        Outcome { route: name, response }
+        Outcome {
+            route: name,
+            response,
+        }
     }
 
     async fn forward(
@@ -167,8 +214,15 @@ impl Proxy {
 /// Phase 1: the routes that may answer `host` on this socket. Over TLS, a request whose host
 /// selects another Gateway listener than the SNI did is misdirected (421): the client reused a
 /// connection whose certificate and listener were chosen for a different name.
-fn select_routes<'t>(table: &'t RouteTable, down: &Downstream, host: &str) -> Result<&'t [CompiledRoute], StatusCode> {
-    let port = table.listeners.get(&down.listener).ok_or(StatusCode::NOT_FOUND)?;
+fn select_routes<'t>(
+    table: &'t RouteTable,
+    down: &Downstream,
+    host: &str,
+) -> Result<&'t [CompiledRoute], StatusCode> {
+    let port = table
+        .listeners
+        .get(&down.listener)
+        .ok_or(StatusCode::NOT_FOUND)?;
     let gateway_listener = port.hosts.lookup(host).ok_or(StatusCode::NOT_FOUND)?;
     if let Some(sni) = down.tls.as_ref().and_then(|t| t.sni.as_deref()) {
         let by_sni = port.hosts.lookup(sni).map(|h| &h.name);
@@ -176,11 +230,18 @@ fn select_routes<'t>(table: &'t RouteTable, down: &Downstream, host: &str) -> Re
             return Err(StatusCode::MISDIRECTED_REQUEST);
         }
     }
-    gateway_listener.vhosts.lookup(host).map(Vec::as_slice).ok_or(StatusCode::NOT_FOUND)
+    gateway_listener
+        .vhosts
+        .lookup(host)
+        .map(Vec::as_slice)
+        .ok_or(StatusCode::NOT_FOUND)
 }
 
 /// Phase 2: the first route whose match succeeds.
-fn match_route<'t>(routes: &'t [CompiledRoute], req: &Request<Incoming>) -> Option<&'t CompiledRoute> {
+fn match_route<'t>(
+    routes: &'t [CompiledRoute],
+    req: &Request<Incoming>,
+) -> Option<&'t CompiledRoute> {
     let parts = RequestParts {
         method: req.method(),
         path: req.uri().path(),
@@ -272,17 +333,25 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
     let host = if let Some(rest) = raw.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {
-        raw.rsplit_once(':').map_or(raw, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { raw })
+        raw.rsplit_once(':').map_or(raw, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                raw
+            }
+        })
     };
     Some(host.to_ascii_lowercase())
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+        && headers.get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        })
 }
 
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), keeping `Connection: upgrade` and `Upgrade`
@@ -315,7 +384,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     // `te: trailers` is the one TE value that may cross (gRPC needs it).
     if let Some(te) = headers.get(header::TE) {
-        if !te.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))) {
+        if !te.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        }) {
             headers.remove(header::TE);
         } else {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -324,7 +396,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// Phase 5 preparation: headers and URI form for the upstream protocol.
-fn prepare_upstream_request(req: &mut Request<Incoming>, down: &Downstream, protocol: UpstreamProtocol, upgrade: bool) {
+fn prepare_upstream_request(
+    req: &mut Request<Incoming>,
+    down: &Downstream,
+    protocol: UpstreamProtocol,
+    upgrade: bool,
+) {
     // HTTP/2 clients send :authority and no Host; HTTP/1.1 upstreams need Host.
     let authority = match req.headers().get(header::HOST) {
         Some(h) => h.clone(),
@@ -334,7 +411,11 @@ fn prepare_upstream_request(req: &mut Request<Incoming>, down: &Downstream, prot
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             .unwrap_or_else(|| HeaderValue::from_static("")),
     };
-    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     strip_hop_by_hop(req.headers_mut(), upgrade);
     let headers = req.headers_mut();
     let peer_ip = down.peer.ip().to_string();
@@ -377,7 +458,9 @@ async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upg
 }
 
 fn local(route: Option<Arc<str>>, status: StatusCode, body: &'static str) -> Outcome {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(body.as_bytes()))));
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))));
     *response.status_mut() = status;
     response
         .headers_mut()

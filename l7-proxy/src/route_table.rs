@@ -21,11 +21,19 @@ use crate::config::{
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error("route {route}: {what}: {reason}")]
-    Route { route: String, what: String, reason: String },
+    Route {
+        route: String,
+        what: String,
+        reason: String,
+    },
     #[error("listener {0}: address used twice")]
     DuplicateListener(SocketAddr),
     #[error("listener {address}: certificate {name}: {reason}")]
-    Certificate { address: SocketAddr, name: String, reason: String },
+    Certificate {
+        address: SocketAddr,
+        name: String,
+        reason: String,
+    },
 }
 
 /// A compiled `ProxyConfig`.
@@ -59,7 +67,11 @@ pub struct HostMap<T> {
 
 impl<T> Default for HostMap<T> {
     fn default() -> Self {
-        HostMap { exact: HashMap::new(), wildcard: HashMap::new(), any: None }
+        HostMap {
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+            any: None,
+        }
     }
 }
 
@@ -154,9 +166,10 @@ impl CompiledRoute {
                     .iter()
                     .any(|v| v.to_str().is_ok_and(|v| m.matches(v)))
             })
-            && self.query.iter().all(|(name, m)| {
-                query_param(req.query, name).is_some_and(|v| m.matches(&v))
-            })
+            && self
+                .query
+                .iter()
+                .all(|(name, m)| query_param(req.query, name).is_some_and(|v| m.matches(&v)))
     }
 
     /// The matched prefix, for `ReplacePrefixMatch`.
@@ -209,7 +222,10 @@ pub enum CompiledFilter {
     RequestHeaders(CompiledHeaderModifier),
     ResponseHeaders(CompiledHeaderModifier),
     Redirect(config::Redirect),
-    Rewrite { hostname: Option<HeaderValue>, path: Option<config::PathRewrite> },
+    Rewrite {
+        hostname: Option<HeaderValue>,
+        path: Option<config::PathRewrite>,
+    },
 }
 
 pub struct CompiledHeaderModifier {
@@ -321,17 +337,31 @@ impl RouteTable {
                         .collect::<Result<Vec<_>, _>>()?;
                     vhosts.insert(Some(vh.hostname.as_str()), routes);
                 }
-                hosts.insert(h.hostname.as_deref(), HostTable { name: h.name.as_str().into(), vhosts });
+                hosts.insert(
+                    h.hostname.as_deref(),
+                    HostTable {
+                        name: h.name.as_str().into(),
+                        vhosts,
+                    },
+                );
             }
             let tls = match l.protocol {
                 config::ListenerProtocol::Http => None,
                 config::ListenerProtocol::Https => Some(tls_acceptor(l)?),
             };
-            if listeners.insert(l.address, Arc::new(PortTable { hosts, tls })).is_some() {
+            if listeners
+                .insert(l.address, Arc::new(PortTable { hosts, tls }))
+                .is_some()
+            {
                 return Err(CompileError::DuplicateListener(l.address));
             }
         }
-        Ok(RouteTable { version, source: config, listeners, clusters })
+        Ok(RouteTable {
+            version,
+            source: config,
+            listeners,
+            clusters,
+        })
     }
 }
 
@@ -342,14 +372,27 @@ fn tls_acceptor(l: &config::Listener) -> Result<tokio_rustls::TlsAcceptor, Compi
     for h in &l.hosts {
         let mut certificates = Vec::new();
         for c in &h.certificates {
-            let loaded = weir_tls::LoadedCertificate::from_pem(c.cert_pem.as_bytes(), c.key_pem.as_bytes(), now)
-                .map_err(|e| CompileError::Certificate { address: l.address, name: c.name.clone(), reason: e.to_string() })?;
+            let loaded = weir_tls::LoadedCertificate::from_pem(
+                c.cert_pem.as_bytes(),
+                c.key_pem.as_bytes(),
+                now,
+            )
+            .map_err(|e| CompileError::Certificate {
+                address: l.address,
+                name: c.name.clone(),
+                reason: e.to_string(),
+            })?;
             certificates.push(loaded);
         }
-        hosts.push(weir_tls::HostCertificates { hostname: h.hostname.clone(), certificates });
+        hosts.push(weir_tls::HostCertificates {
+            hostname: h.hostname.clone(),
+            certificates,
+        });
     }
     let resolver = Arc::new(weir_tls::SniResolver::new(hosts));
-    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(resolver)))
+    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(
+        resolver,
+    )))
 }
 
 fn compile_route(
@@ -386,7 +429,8 @@ fn compile_route(
         .headers
         .iter()
         .map(|h| {
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|e| bad("header", e.to_string()))?;
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|e| bad("header", e.to_string()))?;
             Ok((name, string("header", &h.value)?))
         })
         .collect::<Result<_, CompileError>>()?;
@@ -407,11 +451,15 @@ fn compile_route(
         let target = match &b.target {
             BackendTarget::Cluster(name) => match clusters.get(name) {
                 Some(c) => CompiledTarget::Cluster(c.clone()),
-                None => CompiledTarget::Invalid { status: 500, reason: format!("cluster {name} is not defined").into() },
+                None => CompiledTarget::Invalid {
+                    status: 500,
+                    reason: format!("cluster {name} is not defined").into(),
+                },
             },
-            BackendTarget::Invalid { status, reason } => {
-                CompiledTarget::Invalid { status: *status, reason: reason.as_str().into() }
-            }
+            BackendTarget::Invalid { status, reason } => CompiledTarget::Invalid {
+                status: *status,
+                reason: reason.as_str().into(),
+            },
         };
         let filters = compile_filters(&b.filters).map_err(|e| bad("backend filter", e))?;
         entries.push((total, CompiledBackend { target, filters }));
@@ -433,7 +481,9 @@ fn compile_filters(filters: &[Filter]) -> Result<Vec<CompiledFilter>, String> {
         .map(|f| {
             Ok(match f {
                 Filter::RequestHeaders(m) => CompiledFilter::RequestHeaders(compile_header_mod(m)?),
-                Filter::ResponseHeaders(m) => CompiledFilter::ResponseHeaders(compile_header_mod(m)?),
+                Filter::ResponseHeaders(m) => {
+                    CompiledFilter::ResponseHeaders(compile_header_mod(m)?)
+                }
                 Filter::Redirect(r) => CompiledFilter::Redirect(r.clone()),
                 Filter::Rewrite(r) => CompiledFilter::Rewrite {
                     hostname: r

@@ -47,7 +47,9 @@ impl Dataplane {
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
             .keep_alive(true);
-        http.http2().timer(TokioTimer::new()).max_concurrent_streams(1024);
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(1024);
         Dataplane {
             proxy: Arc::new(Proxy::new(empty, metrics)),
             sockets: Mutex::new(HashMap::new()),
@@ -62,7 +64,11 @@ impl Dataplane {
     /// Applies `config` as `version`: compiles it, binds new sockets, swaps the route table
     /// atomically, then drains sockets that are no longer wanted. On a compile error nothing
     /// changes and the previous config keeps serving.
-    pub async fn apply(&self, config: ProxyConfig, version: u64) -> Result<ApplyReport, CompileError> {
+    pub async fn apply(
+        &self,
+        config: ProxyConfig,
+        version: u64,
+    ) -> Result<ApplyReport, CompileError> {
         let previous = self.proxy.table();
         let config = Arc::new(config);
         let table = match RouteTable::compile(config.clone(), version, Some(&previous)) {
@@ -72,7 +78,10 @@ impl Dataplane {
                 return Err(e);
             }
         };
-        let mut report = ApplyReport { version, ..Default::default() };
+        let mut report = ApplyReport {
+            version,
+            ..Default::default()
+        };
         let mut sockets = self.sockets.lock().await;
         let mut fresh = Vec::new();
         for l in &config.listeners {
@@ -91,11 +100,18 @@ impl Dataplane {
         self.proxy.metrics.config_version.set(version as i64);
         for (addr, listener) in fresh {
             let stop = CancellationToken::new();
-            tokio::spawn(accept_loop(listener, addr, self.proxy.clone(), self.http.clone(), stop.clone()));
+            tokio::spawn(accept_loop(
+                listener,
+                addr,
+                self.proxy.clone(),
+                self.http.clone(),
+                stop.clone(),
+            ));
             sockets.insert(addr, Socket { stop });
             tracing::info!(address = %addr, "listening");
         }
-        let wanted: std::collections::HashSet<_> = config.listeners.iter().map(|l| l.address).collect();
+        let wanted: std::collections::HashSet<_> =
+            config.listeners.iter().map(|l| l.address).collect();
         sockets.retain(|addr, s| {
             let keep = wanted.contains(addr);
             if !keep {
@@ -116,7 +132,11 @@ impl Dataplane {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
@@ -145,19 +165,45 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         // The acceptor of the active config: new handshakes see rotated certificates at once.
-        let tls = proxy.table().listeners.get(&addr).and_then(|p| p.tls.clone());
+        let tls = proxy
+            .table()
+            .listeners
+            .get(&addr)
+            .and_then(|p| p.tls.clone());
         let proxy = proxy.clone();
         let http = http.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve(TokioIo::new(stream), Downstream { listener: addr, peer, tls: None }, proxy, http, stop).await,
+                None => {
+                    serve(
+                        TokioIo::new(stream),
+                        Downstream {
+                            listener: addr,
+                            peer,
+                            tls: None,
+                        },
+                        proxy,
+                        http,
+                        stop,
+                    )
+                    .await
+                }
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
                     match handshake {
                         Ok(Ok(tls_stream)) => {
-                            let sni = tls_stream.get_ref().1.server_name().map(|s| Arc::<str>::from(s.to_ascii_lowercase()));
-                            let down = Downstream { listener: addr, peer, tls: Some(TlsInfo { sni }) };
+                            let sni = tls_stream
+                                .get_ref()
+                                .1
+                                .server_name()
+                                .map(|s| Arc::<str>::from(s.to_ascii_lowercase()));
+                            let down = Downstream {
+                                listener: addr,
+                                peer,
+                                tls: Some(TlsInfo { sni }),
+                            };
                             serve(TokioIo::new(tls_stream), down, proxy, http, stop).await
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -172,8 +218,13 @@ async fn accept_loop(
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves HTTP on one accepted (and, for HTTPS, decrypted) connection.
-async fn serve<I>(io: I, down: Downstream, proxy: Arc<Proxy>, http: Arc<auto::Builder<TokioExecutor>>, stop: CancellationToken)
-where
+async fn serve<I>(
+    io: I,
+    down: Downstream,
+    proxy: Arc<Proxy>,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let peer = down.peer;

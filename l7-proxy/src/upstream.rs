@@ -48,7 +48,10 @@ impl Upstreams {
             Some(s) => s,
             None => connect_h1(addr).await?,
         };
-        let resp = sender.send_request(req).await.map_err(ProxyError::upstream)?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(ProxyError::upstream)?;
         if !upgrade {
             self.release_h1(addr, sender);
         }
@@ -56,10 +59,17 @@ impl Upstreams {
     }
 
     /// Sends `req` (absolute URI carrying the client's authority) over h2c.
-    pub async fn send_h2(&self, addr: SocketAddr, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
+    pub async fn send_h2(
+        &self,
+        addr: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, ProxyError> {
         let existing = {
             let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-            pools.get(&addr).and_then(|p| p.h2.clone()).filter(|s| !s.is_closed())
+            pools
+                .get(&addr)
+                .and_then(|p| p.h2.clone())
+                .filter(|s| !s.is_closed())
         };
         let mut sender = match existing {
             Some(s) => s,

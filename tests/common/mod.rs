@@ -29,7 +29,11 @@ impl Drop for Weir {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Weir {
@@ -49,9 +53,19 @@ impl Weir {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let w = Weir { child, admin, dir, log };
+        let w = Weir {
+            child,
+            admin,
+            dir,
+            log,
+        };
         let admin = w.admin;
-        w.wait_until("ready", || async move { get(admin, "127.0.0.1", "/readyz").await.is_ok_and(|r| r.0 == 200) }).await;
+        w.wait_until("ready", || async move {
+            get(admin, "127.0.0.1", "/readyz")
+                .await
+                .is_ok_and(|r| r.0 == 200)
+        })
+        .await;
         w
     }
 
@@ -95,7 +109,12 @@ impl Weir {
 pub async fn echo(ip: &str, port: u16, pod: &str) -> SocketAddr {
     let addr = SocketAddr::new(ip.parse::<IpAddr>().unwrap(), port);
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let id = weir_echo::EchoIdentity { pod: pod.into(), namespace: "default".into(), http_port: port.to_string(), ..Default::default() };
+    let id = weir_echo::EchoIdentity {
+        pod: pod.into(),
+        namespace: "default".into(),
+        http_port: port.to_string(),
+        ..Default::default()
+    };
     tokio::spawn(weir_echo::serve(listener, Arc::new(id)));
     addr
 }
@@ -105,11 +124,21 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<(u1
     request(addr, http::Method::GET, host, path, Bytes::new()).await
 }
 
-pub async fn request(addr: SocketAddr, method: http::Method, host: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, String)> {
+pub async fn request(
+    addr: SocketAddr,
+    method: http::Method,
+    host: &str,
+    path: &str,
+    body: Bytes,
+) -> anyhow::Result<(u16, String)> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut s, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = http::Request::builder().method(method).uri(path).header("host", host).body(Full::new(body))?;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host)
+        .body(Full::new(body))?;
     let resp = tokio::time::timeout(Duration::from_secs(5), s.send_request(req)).await??;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
@@ -118,7 +147,10 @@ pub async fn request(addr: SocketAddr, method: http::Method, host: &str, path: &
 
 /// The echo reply's pod name, or "" when the body is not an echo reply.
 pub fn pod_of(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["pod"].as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["pod"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub const GATEWAY_CLASS: &str = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata:\n  name: weir\nspec:\n  controllerName: weir.dev/gateway-controller\n";
@@ -132,7 +164,9 @@ pub fn gateway(ip: &str, port: u16) -> String {
 
 /// A Service with one port and an EndpointSlice pointing at `backend`.
 pub fn service(name: &str, backend: SocketAddr, app_protocol: Option<&str>) -> String {
-    let ap = app_protocol.map(|a| format!(", appProtocol: {a}")).unwrap_or_default();
+    let ap = app_protocol
+        .map(|a| format!(", appProtocol: {a}"))
+        .unwrap_or_default();
     format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  ports:\n  - {{name: http, port: 8080{ap}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: {name}}}\naddressType: IPv4\nports:\n- {{name: http, port: {}}}\nendpoints:\n- addresses: [\"{}\"]\n",
         backend.port(),

@@ -17,19 +17,31 @@ pub struct DevCert {
 impl DevCa {
     pub fn new(common_name: &str) -> Result<DevCa, rcgen::Error> {
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
-        Ok(DevCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
+        Ok(DevCa {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
     }
 
     /// A leaf for `names` (DNS SANs, `*.` wildcards allowed), valid for `days` from now
     /// (negative `days` gives an already expired certificate, for tests).
     pub fn issue(&self, names: &[&str], days: i64) -> Result<DevCert, rcgen::Error> {
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("weir"));
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names.first().copied().unwrap_or("weir"));
         let now = time_now();
         if days >= 0 {
             params.not_before = now - std::time::Duration::from_secs(3600);
@@ -40,7 +52,10 @@ impl DevCa {
         }
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(DevCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(DevCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -49,7 +64,12 @@ fn time_now() -> time::OffsetDateTime {
 }
 
 /// A `kubernetes.io/tls` Secret manifest holding `cert` (and optionally the CA in `ca.crt`).
-pub fn secret_manifest(namespace: &str, name: &str, cert: &DevCert, ca_pem: Option<&str>) -> String {
+pub fn secret_manifest(
+    namespace: &str,
+    name: &str,
+    cert: &DevCert,
+    ca_pem: Option<&str>,
+) -> String {
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     let mut out = format!(

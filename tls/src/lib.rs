@@ -23,7 +23,9 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// A server config for `resolver` with TLS 1.2 and 1.3 and ALPN h2 and http/1.1.
-pub fn server_config(resolver: Arc<dyn rustls::server::ResolvesServerCert>) -> Arc<rustls::ServerConfig> {
+pub fn server_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Arc<rustls::ServerConfig> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .expect("ring supports TLS 1.2 and 1.3")

@@ -24,7 +24,11 @@ pub struct HostCertificates {
 
 impl HostCertificates {
     fn pick(&self, sni: Option<&str>) -> Option<&Arc<CertifiedKey>> {
-        let by_name = |want: &str| self.certificates.iter().find(|c| c.names.iter().any(|n| n == want));
+        let by_name = |want: &str| {
+            self.certificates
+                .iter()
+                .find(|c| c.names.iter().any(|n| n == want))
+        };
         let chosen = sni.and_then(|sni| {
             by_name(sni).or_else(|| {
                 // A wildcard SAN covers exactly one label.
@@ -47,7 +51,10 @@ pub struct SniResolver {
 
 impl SniResolver {
     pub fn new(hosts: Vec<HostCertificates>) -> SniResolver {
-        let mut r = SniResolver { hosts, ..Default::default() };
+        let mut r = SniResolver {
+            hosts,
+            ..Default::default()
+        };
         for (i, h) in r.hosts.iter().enumerate() {
             match h.hostname.as_deref() {
                 None => r.any = Some(i),

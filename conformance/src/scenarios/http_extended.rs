@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::http::{Case, ExpectedRedirect, ExpectedRequest};
-use crate::suite::{BoxFut, ListenerExpect, Scenario, Suite, INFRA};
+use crate::suite::{BoxFut, INFRA, ListenerExpect, Scenario, Suite};
 
 const SAME: (&str, &str) = (INFRA, "same-namespace");
 
@@ -20,39 +20,158 @@ macro_rules! features {
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario { name: "HTTPRouteQueryParamMatching", features: features!("HTTPRouteQueryParamMatching"), manifests: &["httproute-query-param-matching.yaml"], run: query_param_matching },
-        Scenario { name: "HTTPRouteMethodMatching", features: features!("HTTPRouteMethodMatching"), manifests: &["httproute-method-matching.yaml"], run: method_matching },
-        Scenario { name: "HTTPRouteResponseHeaderModifier", features: features!("HTTPRouteResponseHeaderModification"), manifests: &["httproute-response-header-modifier.yaml"], run: response_header_modifier },
-        Scenario { name: "HTTPRouteBackendRequestHeaderModifier", features: features!("HTTPRouteBackendRequestHeaderModification"), manifests: &["httproute-request-header-modifier-backend.yaml"], run: backend_request_header_modifier },
-        Scenario { name: "HTTPRouteRequestHeaderModifierBackendWeights", features: features!("HTTPRouteBackendRequestHeaderModification"), manifests: &["httproute-request-header-modifier-backend-weights.yaml"], run: backend_weights_with_filters },
-        Scenario { name: "HTTPRouteRedirectPort", features: features!("HTTPRoutePortRedirect"), manifests: &["httproute-redirect-port.yaml"], run: redirect_port },
-        Scenario { name: "HTTPRouteRedirectScheme", features: features!("HTTPRouteSchemeRedirect"), manifests: &["httproute-redirect-scheme.yaml"], run: redirect_scheme },
-        Scenario { name: "HTTPRouteRedirectPath", features: features!("HTTPRoutePathRedirect"), manifests: &["httproute-redirect-path.yaml"], run: redirect_path },
-        Scenario { name: "HTTPRouteRedirectPortAndScheme", features: features!("HTTPRoutePortRedirect", "GatewayPort8080"), manifests: &["httproute-redirect-port-and-scheme.yaml"], run: redirect_port_and_scheme },
-        Scenario { name: "HTTPRoute303Redirect", features: features!("HTTPRoute303RedirectStatusCode"), manifests: &["httproute-303-redirect.yaml"], run: redirect_303 },
-        Scenario { name: "HTTPRoute307Redirect", features: features!("HTTPRoute307RedirectStatusCode"), manifests: &["httproute-307-redirect.yaml"], run: redirect_307 },
-        Scenario { name: "HTTPRoute308Redirect", features: features!("HTTPRoute308RedirectStatusCode"), manifests: &["httproute-308-redirect.yaml"], run: redirect_308 },
-        Scenario { name: "HTTPRouteRewriteHost", features: features!("HTTPRouteHostRewrite"), manifests: &["httproute-rewrite-host.yaml"], run: rewrite_host },
-        Scenario { name: "HTTPRouteRewritePath", features: features!("HTTPRoutePathRewrite"), manifests: &["httproute-rewrite-path.yaml"], run: rewrite_path },
-        Scenario { name: "HTTPRouteBackendProtocolH2C", features: features!("HTTPRouteBackendProtocolH2C"), manifests: &["httproute-backend-protocol-h2c.yaml"], run: backend_h2c },
-        Scenario { name: "HTTPRouteBackendProtocolWebSocket", features: features!("HTTPRouteBackendProtocolWebSocket"), manifests: &["httproute-backend-protocol-websocket.yaml"], run: backend_websocket },
-        Scenario { name: "HTTPRouteNamedRule", features: features!("HTTPRouteNamedRouteRule"), manifests: &["httproute-named-rule.yaml"], run: named_rule },
-        Scenario { name: "GatewayHTTPListenerIsolation", features: features!("GatewayHTTPListenerIsolation"), manifests: &["gateway-http-listener-isolation.yaml", "gateway-http-listener-isolation-with-hostname-intersection.yaml"], run: listener_isolation },
-        Scenario { name: "GatewayWithAttachedRoutesWithPort8080", features: features!("GatewayPort8080"), manifests: &["gateway-with-attached-routes-with-port-8080.yaml"], run: attached_routes_port_8080 },
-        Scenario { name: "HTTPRouteListenerPortMatching", features: features!("HTTPRouteParentRefPort"), manifests: &["httproute-listener-port-matching.yaml"], run: listener_port_matching },
-        Scenario { name: "HTTPRouteInvalidParentRefSectionNameNotMatchingPort", features: features!("HTTPRouteParentRefPort"), manifests: &["httproute-invalid-parentref-section-name-not-matching-port.yaml"], run: section_name_not_matching_port },
+        Scenario {
+            name: "HTTPRouteQueryParamMatching",
+            features: features!("HTTPRouteQueryParamMatching"),
+            manifests: &["httproute-query-param-matching.yaml"],
+            run: query_param_matching,
+        },
+        Scenario {
+            name: "HTTPRouteMethodMatching",
+            features: features!("HTTPRouteMethodMatching"),
+            manifests: &["httproute-method-matching.yaml"],
+            run: method_matching,
+        },
+        Scenario {
+            name: "HTTPRouteResponseHeaderModifier",
+            features: features!("HTTPRouteResponseHeaderModification"),
+            manifests: &["httproute-response-header-modifier.yaml"],
+            run: response_header_modifier,
+        },
+        Scenario {
+            name: "HTTPRouteBackendRequestHeaderModifier",
+            features: features!("HTTPRouteBackendRequestHeaderModification"),
+            manifests: &["httproute-request-header-modifier-backend.yaml"],
+            run: backend_request_header_modifier,
+        },
+        Scenario {
+            name: "HTTPRouteRequestHeaderModifierBackendWeights",
+            features: features!("HTTPRouteBackendRequestHeaderModification"),
+            manifests: &["httproute-request-header-modifier-backend-weights.yaml"],
+            run: backend_weights_with_filters,
+        },
+        Scenario {
+            name: "HTTPRouteRedirectPort",
+            features: features!("HTTPRoutePortRedirect"),
+            manifests: &["httproute-redirect-port.yaml"],
+            run: redirect_port,
+        },
+        Scenario {
+            name: "HTTPRouteRedirectScheme",
+            features: features!("HTTPRouteSchemeRedirect"),
+            manifests: &["httproute-redirect-scheme.yaml"],
+            run: redirect_scheme,
+        },
+        Scenario {
+            name: "HTTPRouteRedirectPath",
+            features: features!("HTTPRoutePathRedirect"),
+            manifests: &["httproute-redirect-path.yaml"],
+            run: redirect_path,
+        },
+        Scenario {
+            name: "HTTPRouteRedirectPortAndScheme",
+            features: features!("HTTPRoutePortRedirect", "GatewayPort8080"),
+            manifests: &["httproute-redirect-port-and-scheme.yaml"],
+            run: redirect_port_and_scheme,
+        },
+        Scenario {
+            name: "HTTPRoute303Redirect",
+            features: features!("HTTPRoute303RedirectStatusCode"),
+            manifests: &["httproute-303-redirect.yaml"],
+            run: redirect_303,
+        },
+        Scenario {
+            name: "HTTPRoute307Redirect",
+            features: features!("HTTPRoute307RedirectStatusCode"),
+            manifests: &["httproute-307-redirect.yaml"],
+            run: redirect_307,
+        },
+        Scenario {
+            name: "HTTPRoute308Redirect",
+            features: features!("HTTPRoute308RedirectStatusCode"),
+            manifests: &["httproute-308-redirect.yaml"],
+            run: redirect_308,
+        },
+        Scenario {
+            name: "HTTPRouteRewriteHost",
+            features: features!("HTTPRouteHostRewrite"),
+            manifests: &["httproute-rewrite-host.yaml"],
+            run: rewrite_host,
+        },
+        Scenario {
+            name: "HTTPRouteRewritePath",
+            features: features!("HTTPRoutePathRewrite"),
+            manifests: &["httproute-rewrite-path.yaml"],
+            run: rewrite_path,
+        },
+        Scenario {
+            name: "HTTPRouteBackendProtocolH2C",
+            features: features!("HTTPRouteBackendProtocolH2C"),
+            manifests: &["httproute-backend-protocol-h2c.yaml"],
+            run: backend_h2c,
+        },
+        Scenario {
+            name: "HTTPRouteBackendProtocolWebSocket",
+            features: features!("HTTPRouteBackendProtocolWebSocket"),
+            manifests: &["httproute-backend-protocol-websocket.yaml"],
+            run: backend_websocket,
+        },
+        Scenario {
+            name: "HTTPRouteNamedRule",
+            features: features!("HTTPRouteNamedRouteRule"),
+            manifests: &["httproute-named-rule.yaml"],
+            run: named_rule,
+        },
+        Scenario {
+            name: "GatewayHTTPListenerIsolation",
+            features: features!("GatewayHTTPListenerIsolation"),
+            manifests: &[
+                "gateway-http-listener-isolation.yaml",
+                "gateway-http-listener-isolation-with-hostname-intersection.yaml",
+            ],
+            run: listener_isolation,
+        },
+        Scenario {
+            name: "GatewayWithAttachedRoutesWithPort8080",
+            features: features!("GatewayPort8080"),
+            manifests: &["gateway-with-attached-routes-with-port-8080.yaml"],
+            run: attached_routes_port_8080,
+        },
+        Scenario {
+            name: "HTTPRouteListenerPortMatching",
+            features: features!("HTTPRouteParentRefPort"),
+            manifests: &["httproute-listener-port-matching.yaml"],
+            run: listener_port_matching,
+        },
+        Scenario {
+            name: "HTTPRouteInvalidParentRefSectionNameNotMatchingPort",
+            features: features!("HTTPRouteParentRefPort"),
+            manifests: &["httproute-invalid-parentref-section-name-not-matching-port.yaml"],
+            run: section_name_not_matching_port,
+        },
     ]
 }
 
 async fn ready(s: &Suite, gw: (&str, &str), route: &str) -> Result<SocketAddr, String> {
     let addr = s.routes_accepted(gw, &[(INFRA, route)]).await?;
-    s.route_condition(INFRA, route, gw, "ResolvedRefs", "True", Some("ResolvedRefs")).await?;
+    s.route_condition(
+        INFRA,
+        route,
+        gw,
+        "ResolvedRefs",
+        "True",
+        Some("ResolvedRefs"),
+    )
+    .await?;
     Ok(addr)
 }
 
 fn hdrs(pairs: &[(&str, &str)], absent: &[&str]) -> ExpectedRequest {
     ExpectedRequest {
-        headers: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         absent_headers: absent.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
@@ -62,27 +181,36 @@ fn query_param_matching(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "query-param-matching").await?;
         let (v1, v2, v3) = ("infra-backend-v1", "infra-backend-v2", "infra-backend-v3");
-        s.expect(gw, vec![
-            c("", "/?animal=whale").backend(v1),
-            c("", "/?animal=dolphin").backend(v2),
-            c("", "/?animal=dolphin&color=blue").backend(v3),
-            c("", "/?ANIMAL=Whale").backend(v3),
-            c("", "/?animal=whale&otherparam=irrelevant").backend(v1),
-            c("", "/?animal=dolphin&color=yellow").backend(v2),
-            c("", "/?color=blue").status(404),
-            c("", "/?animal=dog").status(404),
-            c("", "/?animal=whaledolphin").status(404),
-            c("", "/").status(404),
-            c("", "/path1?animal=whale").backend(v1),
-            c("", "/?animal=whale").header("version", "one").backend(v2),
-            c("", "/path2?animal=whale").header("version", "two").backend(v3),
-            c("", "/path3?animal=shark").backend(v1),
-            c("", "/path4?animal=kraken").header("version", "three").backend(v1),
-            c("", "/?animal=shark").status(404),
-            c("", "/path4?animal=kraken").status(404),
-            c("", "/path5?animal=hydra").backend(v1),
-            c("", "/?animal=hydra").header("version", "four").backend(v3),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/?animal=whale").backend(v1),
+                c("", "/?animal=dolphin").backend(v2),
+                c("", "/?animal=dolphin&color=blue").backend(v3),
+                c("", "/?ANIMAL=Whale").backend(v3),
+                c("", "/?animal=whale&otherparam=irrelevant").backend(v1),
+                c("", "/?animal=dolphin&color=yellow").backend(v2),
+                c("", "/?color=blue").status(404),
+                c("", "/?animal=dog").status(404),
+                c("", "/?animal=whaledolphin").status(404),
+                c("", "/").status(404),
+                c("", "/path1?animal=whale").backend(v1),
+                c("", "/?animal=whale").header("version", "one").backend(v2),
+                c("", "/path2?animal=whale")
+                    .header("version", "two")
+                    .backend(v3),
+                c("", "/path3?animal=shark").backend(v1),
+                c("", "/path4?animal=kraken")
+                    .header("version", "three")
+                    .backend(v1),
+                c("", "/?animal=shark").status(404),
+                c("", "/path4?animal=kraken").status(404),
+                c("", "/path5?animal=hydra").backend(v1),
+                c("", "/?animal=hydra")
+                    .header("version", "four")
+                    .backend(v3),
+            ],
+        )
         .await
     })
 }
@@ -91,20 +219,35 @@ fn method_matching(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "method-matching").await?;
         let (v1, v2, v3) = ("infra-backend-v1", "infra-backend-v2", "infra-backend-v3");
-        s.expect(gw, vec![
-            c("", "/").method("POST").backend(v1),
-            c("", "/").method("GET").backend(v2),
-            c("", "/").method("HEAD").status(404),
-            c("", "/path1").backend(v1),
-            c("", "/").method("PUT").header("version", "one").backend(v2),
-            c("", "/path2").method("POST").header("version", "two").backend(v3),
-            c("", "/path3").method("PATCH").backend(v1),
-            c("", "/path4").method("DELETE").header("version", "three").backend(v1),
-            c("", "/").method("PUT").status(404),
-            c("", "/path4").method("DELETE").status(404),
-            c("", "/path5").method("PATCH").backend(v1),
-            c("", "/").method("PATCH").header("version", "four").backend(v2),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/").method("POST").backend(v1),
+                c("", "/").method("GET").backend(v2),
+                c("", "/").method("HEAD").status(404),
+                c("", "/path1").backend(v1),
+                c("", "/")
+                    .method("PUT")
+                    .header("version", "one")
+                    .backend(v2),
+                c("", "/path2")
+                    .method("POST")
+                    .header("version", "two")
+                    .backend(v3),
+                c("", "/path3").method("PATCH").backend(v1),
+                c("", "/path4")
+                    .method("DELETE")
+                    .header("version", "three")
+                    .backend(v1),
+                c("", "/").method("PUT").status(404),
+                c("", "/path4").method("DELETE").status(404),
+                c("", "/path5").method("PATCH").backend(v1),
+                c("", "/")
+                    .method("PATCH")
+                    .header("version", "four")
+                    .backend(v2),
+            ],
+        )
         .await
     })
 }
@@ -113,32 +256,137 @@ fn response_header_modifier(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "response-header-modifier").await?;
         let v1 = "infra-backend-v1";
-        s.expect(gw, vec![
-            c("", "/set").backend(v1).backend_sets(&[("Some-Other-Header", "val")]).response_headers(&[("Some-Other-Header", "val"), ("X-Header-Set", "set-overwrites-values")], &[]),
-            c("", "/set").backend(v1).backend_sets(&[("Some-Other-Header", "val"), ("X-Header-Set", "some-other-value")]).response_headers(&[("Some-Other-Header", "val"), ("X-Header-Set", "set-overwrites-values")], &[]),
-            c("", "/add").backend(v1).backend_sets(&[("Some-Other-Header", "val")]).response_headers(&[("Some-Other-Header", "val"), ("X-Header-Add", "add-appends-values")], &[]),
-            c("", "/add").backend(v1).backend_sets(&[("Some-Other-Header", "val"), ("X-Header-Add", "some-other-value")]).response_headers(&[("Some-Other-Header", "val"), ("X-Header-Add", "some-other-value,add-appends-values")], &[]),
-            c("", "/remove").backend(v1).backend_sets(&[("X-Header-Remove", "val")]).response_headers(&[], &["X-Header-Remove"]),
-            c("", "/multiple")
-                .backend(v1)
-                .backend_sets(&[("X-Header-Set-2", "set-val-2"), ("X-Header-Add-2", "add-val-2"), ("X-Header-Remove-2", "remove-val-2"), ("Another-Header", "another-header-val"), ("X-Header-Remove-1", "val")])
-                .response_headers(&[("X-Header-Set-1", "header-set-1"), ("X-Header-Set-2", "header-set-2"), ("X-Header-Add-1", "header-add-1"), ("X-Header-Add-2", "add-val-2,header-add-2"), ("X-Header-Add-3", "header-add-3"), ("Another-Header", "another-header-val")], &["X-Header-Remove-1", "X-Header-Remove-2"]),
-            c("", "/case-insensitivity")
-                .backend(v1)
-                .backend_sets(&[("x-header-set", "original-val-set"), ("x-header-add", "original-val-add"), ("x-header-remove", "original-val-remove"), ("Another-Header", "another-header-val")])
-                .response_headers(&[("X-Header-Set", "header-set"), ("X-Header-Add", "original-val-add,header-add"), ("X-Lowercase-Add", "lowercase-add"), ("X-Mixedcase-Add-1", "mixedcase-add-1"), ("X-Mixedcase-Add-2", "mixedcase-add-2"), ("X-Uppercase-Add", "uppercase-add"), ("Another-Header", "another-header-val")], &["x-header-remove"]),
-            c("", "/response-and-request-header-modifiers")
-                .backend(v1)
-                .header("X-Header-Remove", "remove-val")
-                .header("X-Header-Add-Append", "append-val-1")
-                .header("X-Header-Echo", "echo")
-                .backend_sets(&[("X-Header-Set-2", "set-val-2"), ("X-Header-Add-2", "add-val-2"), ("X-Header-Remove-2", "remove-val-2"), ("Another-Header", "another-header-val"), ("X-Header-Remove-1", "remove-val-1"), ("X-Header-Echo", "echo")])
-                .expect(ExpectedRequest {
-                    path: Some("/response-and-request-header-modifiers".into()),
-                    ..hdrs(&[("X-Header-Add", "header-val-1"), ("X-Header-Set", "set-overwrites-values"), ("X-Header-Add-Append", "append-val-1,header-val-2"), ("X-Header-Echo", "echo")], &["X-Header-Remove"])
-                })
-                .response_headers(&[("X-Header-Set-1", "header-set-1"), ("X-Header-Set-2", "header-set-2"), ("X-Header-Add-1", "header-add-1"), ("X-Header-Add-2", "add-val-2,header-add-2"), ("Another-Header", "another-header-val"), ("X-Header-Echo", "echo")], &["X-Header-Remove-1", "X-Header-Remove-2"]),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/set")
+                    .backend(v1)
+                    .backend_sets(&[("Some-Other-Header", "val")])
+                    .response_headers(
+                        &[
+                            ("Some-Other-Header", "val"),
+                            ("X-Header-Set", "set-overwrites-values"),
+                        ],
+                        &[],
+                    ),
+                c("", "/set")
+                    .backend(v1)
+                    .backend_sets(&[
+                        ("Some-Other-Header", "val"),
+                        ("X-Header-Set", "some-other-value"),
+                    ])
+                    .response_headers(
+                        &[
+                            ("Some-Other-Header", "val"),
+                            ("X-Header-Set", "set-overwrites-values"),
+                        ],
+                        &[],
+                    ),
+                c("", "/add")
+                    .backend(v1)
+                    .backend_sets(&[("Some-Other-Header", "val")])
+                    .response_headers(
+                        &[
+                            ("Some-Other-Header", "val"),
+                            ("X-Header-Add", "add-appends-values"),
+                        ],
+                        &[],
+                    ),
+                c("", "/add")
+                    .backend(v1)
+                    .backend_sets(&[
+                        ("Some-Other-Header", "val"),
+                        ("X-Header-Add", "some-other-value"),
+                    ])
+                    .response_headers(
+                        &[
+                            ("Some-Other-Header", "val"),
+                            ("X-Header-Add", "some-other-value,add-appends-values"),
+                        ],
+                        &[],
+                    ),
+                c("", "/remove")
+                    .backend(v1)
+                    .backend_sets(&[("X-Header-Remove", "val")])
+                    .response_headers(&[], &["X-Header-Remove"]),
+                c("", "/multiple")
+                    .backend(v1)
+                    .backend_sets(&[
+                        ("X-Header-Set-2", "set-val-2"),
+                        ("X-Header-Add-2", "add-val-2"),
+                        ("X-Header-Remove-2", "remove-val-2"),
+                        ("Another-Header", "another-header-val"),
+                        ("X-Header-Remove-1", "val"),
+                    ])
+                    .response_headers(
+                        &[
+                            ("X-Header-Set-1", "header-set-1"),
+                            ("X-Header-Set-2", "header-set-2"),
+                            ("X-Header-Add-1", "header-add-1"),
+                            ("X-Header-Add-2", "add-val-2,header-add-2"),
+                            ("X-Header-Add-3", "header-add-3"),
+                            ("Another-Header", "another-header-val"),
+                        ],
+                        &["X-Header-Remove-1", "X-Header-Remove-2"],
+                    ),
+                c("", "/case-insensitivity")
+                    .backend(v1)
+                    .backend_sets(&[
+                        ("x-header-set", "original-val-set"),
+                        ("x-header-add", "original-val-add"),
+                        ("x-header-remove", "original-val-remove"),
+                        ("Another-Header", "another-header-val"),
+                    ])
+                    .response_headers(
+                        &[
+                            ("X-Header-Set", "header-set"),
+                            ("X-Header-Add", "original-val-add,header-add"),
+                            ("X-Lowercase-Add", "lowercase-add"),
+                            ("X-Mixedcase-Add-1", "mixedcase-add-1"),
+                            ("X-Mixedcase-Add-2", "mixedcase-add-2"),
+                            ("X-Uppercase-Add", "uppercase-add"),
+                            ("Another-Header", "another-header-val"),
+                        ],
+                        &["x-header-remove"],
+                    ),
+                c("", "/response-and-request-header-modifiers")
+                    .backend(v1)
+                    .header("X-Header-Remove", "remove-val")
+                    .header("X-Header-Add-Append", "append-val-1")
+                    .header("X-Header-Echo", "echo")
+                    .backend_sets(&[
+                        ("X-Header-Set-2", "set-val-2"),
+                        ("X-Header-Add-2", "add-val-2"),
+                        ("X-Header-Remove-2", "remove-val-2"),
+                        ("Another-Header", "another-header-val"),
+                        ("X-Header-Remove-1", "remove-val-1"),
+                        ("X-Header-Echo", "echo"),
+                    ])
+                    .expect(ExpectedRequest {
+                        path: Some("/response-and-request-header-modifiers".into()),
+                        ..hdrs(
+                            &[
+                                ("X-Header-Add", "header-val-1"),
+                                ("X-Header-Set", "set-overwrites-values"),
+                                ("X-Header-Add-Append", "append-val-1,header-val-2"),
+                                ("X-Header-Echo", "echo"),
+                            ],
+                            &["X-Header-Remove"],
+                        )
+                    })
+                    .response_headers(
+                        &[
+                            ("X-Header-Set-1", "header-set-1"),
+                            ("X-Header-Set-2", "header-set-2"),
+                            ("X-Header-Add-1", "header-add-1"),
+                            ("X-Header-Add-2", "add-val-2,header-add-2"),
+                            ("Another-Header", "another-header-val"),
+                            ("X-Header-Echo", "echo"),
+                        ],
+                        &["X-Header-Remove-1", "X-Header-Remove-2"],
+                    ),
+            ],
+        )
         .await
     })
 }
@@ -147,21 +395,85 @@ fn backend_request_header_modifier(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "request-header-modifier").await?;
         let v1 = "infra-backend-v1";
-        s.expect(gw, vec![
-            c("", "/set").header("Some-Other-Header", "val").backend(v1).expect(hdrs(&[("Some-Other-Header", "val"), ("X-Header-Set", "set-overwrites-values")], &[])),
-            c("", "/set").header("Some-Other-Header", "val").header("X-Header-Set", "some-other-value").backend(v1).expect(hdrs(&[("X-Header-Set", "set-overwrites-values"), ("Some-Other-Header", "val")], &[])),
-            c("", "/add").header("Some-Other-Header", "val").backend(v1).expect(hdrs(&[("X-Header-Add", "add-appends-values"), ("Some-Other-Header", "val")], &[])),
-            c("", "/add").header("Some-Other-Header", "val").header("X-Header-Add", "some-other-value").backend(v1).expect(hdrs(&[("X-Header-Add", "some-other-value,add-appends-values")], &[])),
-            c("", "/remove").header("X-Header-Remove", "val").backend(v1).expect(hdrs(&[], &["X-Header-Remove"])),
-            c("", "/multiple")
-                .header("X-Header-Set-2", "set-val-2").header("X-Header-Add-2", "add-val-2").header("X-Header-Remove-2", "remove-val-2").header("Another-Header", "another-header-val")
-                .backend(v1)
-                .expect(hdrs(&[("X-Header-Set-1", "header-set-1"), ("X-Header-Set-2", "header-set-2"), ("X-Header-Add-1", "header-add-1"), ("X-Header-Add-2", "add-val-2,header-add-2"), ("X-Header-Add-3", "header-add-3"), ("Another-Header", "another-header-val")], &["X-Header-Remove-1", "X-Header-Remove-2"])),
-            c("", "/case-insensitivity")
-                .header("x-header-set", "original-val-set").header("x-header-add", "original-val-add").header("x-header-remove", "original-val-remove").header("Another-Header", "another-header-val")
-                .backend(v1)
-                .expect(hdrs(&[("X-Header-Set", "header-set"), ("X-Header-Add", "original-val-add,header-add"), ("Another-Header", "another-header-val")], &["x-header-remove"])),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/set")
+                    .header("Some-Other-Header", "val")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[
+                            ("Some-Other-Header", "val"),
+                            ("X-Header-Set", "set-overwrites-values"),
+                        ],
+                        &[],
+                    )),
+                c("", "/set")
+                    .header("Some-Other-Header", "val")
+                    .header("X-Header-Set", "some-other-value")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[
+                            ("X-Header-Set", "set-overwrites-values"),
+                            ("Some-Other-Header", "val"),
+                        ],
+                        &[],
+                    )),
+                c("", "/add")
+                    .header("Some-Other-Header", "val")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[
+                            ("X-Header-Add", "add-appends-values"),
+                            ("Some-Other-Header", "val"),
+                        ],
+                        &[],
+                    )),
+                c("", "/add")
+                    .header("Some-Other-Header", "val")
+                    .header("X-Header-Add", "some-other-value")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[("X-Header-Add", "some-other-value,add-appends-values")],
+                        &[],
+                    )),
+                c("", "/remove")
+                    .header("X-Header-Remove", "val")
+                    .backend(v1)
+                    .expect(hdrs(&[], &["X-Header-Remove"])),
+                c("", "/multiple")
+                    .header("X-Header-Set-2", "set-val-2")
+                    .header("X-Header-Add-2", "add-val-2")
+                    .header("X-Header-Remove-2", "remove-val-2")
+                    .header("Another-Header", "another-header-val")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[
+                            ("X-Header-Set-1", "header-set-1"),
+                            ("X-Header-Set-2", "header-set-2"),
+                            ("X-Header-Add-1", "header-add-1"),
+                            ("X-Header-Add-2", "add-val-2,header-add-2"),
+                            ("X-Header-Add-3", "header-add-3"),
+                            ("Another-Header", "another-header-val"),
+                        ],
+                        &["X-Header-Remove-1", "X-Header-Remove-2"],
+                    )),
+                c("", "/case-insensitivity")
+                    .header("x-header-set", "original-val-set")
+                    .header("x-header-add", "original-val-add")
+                    .header("x-header-remove", "original-val-remove")
+                    .header("Another-Header", "another-header-val")
+                    .backend(v1)
+                    .expect(hdrs(
+                        &[
+                            ("X-Header-Set", "header-set"),
+                            ("X-Header-Add", "original-val-add,header-add"),
+                            ("Another-Header", "another-header-val"),
+                        ],
+                        &["x-header-remove"],
+                    )),
+            ],
+        )
         .await
     })
 }
@@ -169,14 +481,27 @@ fn backend_request_header_modifier(s: &Suite) -> BoxFut<'_> {
 fn backend_weights_with_filters(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "request-header-modifier-backend-weights").await?;
-        s.expect(gw, vec![c("", "/")]).await.or_else(|e| if e.contains("backend pod") { Ok(()) } else { Err(e) })?;
+        s.expect(gw, vec![c("", "/")]).await.or_else(|e| {
+            if e.contains("backend pod") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
         // Each backend's own filter names it: every request must carry exactly the name of
         // the backend that answered.
         let req = c("", "/").request;
         for i in 0..100 {
-            let r = crate::http::round_trip(gw, &req).await.map_err(|e| format!("request {i}: {e:#}"))?;
+            let r = crate::http::round_trip(gw, &req)
+                .await
+                .map_err(|e| format!("request {i}: {e:#}"))?;
             let echo = r.echo.ok_or(format!("request {i}: no echo reply"))?;
-            let values: Vec<&str> = echo["headers"]["Backend"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+            let values: Vec<&str> = echo["headers"]["Backend"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
             let pod = echo["pod"].as_str().unwrap_or("");
             match values.as_slice() {
                 [b] if pod.starts_with(b) => {}
@@ -187,19 +512,42 @@ fn backend_weights_with_filters(s: &Suite) -> BoxFut<'_> {
     })
 }
 
-fn to(scheme: Option<&str>, host: Option<&str>, port: Option<&str>, path: Option<&str>) -> ExpectedRedirect {
-    ExpectedRedirect { scheme: scheme.map(Into::into), host: host.map(Into::into), port: port.map(Into::into), path: path.map(Into::into) }
+fn to(
+    scheme: Option<&str>,
+    host: Option<&str>,
+    port: Option<&str>,
+    path: Option<&str>,
+) -> ExpectedRedirect {
+    ExpectedRedirect {
+        scheme: scheme.map(Into::into),
+        host: host.map(Into::into),
+        port: port.map(Into::into),
+        path: path.map(Into::into),
+    }
 }
 
 fn redirect_port(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "redirect-port").await?;
-        s.expect(gw, vec![
-            c("", "/port").redirect(302, to(None, None, Some("8083"), Some("/port"))),
-            c("", "/port-and-host").redirect(302, to(None, Some("example.org"), Some("8083"), Some("/port-and-host"))),
-            c("", "/port-and-status").redirect(301, to(None, None, Some("8083"), Some("/port-and-status"))),
-            c("", "/port-and-host-and-status").redirect(302, to(None, Some("example.org"), Some("8083"), None)),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/port").redirect(302, to(None, None, Some("8083"), Some("/port"))),
+                c("", "/port-and-host").redirect(
+                    302,
+                    to(
+                        None,
+                        Some("example.org"),
+                        Some("8083"),
+                        Some("/port-and-host"),
+                    ),
+                ),
+                c("", "/port-and-status")
+                    .redirect(301, to(None, None, Some("8083"), Some("/port-and-status"))),
+                c("", "/port-and-host-and-status")
+                    .redirect(302, to(None, Some("example.org"), Some("8083"), None)),
+            ],
+        )
         .await
     })
 }
@@ -208,12 +556,16 @@ fn redirect_scheme(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "redirect-scheme").await?;
         let https = Some("https");
-        s.expect(gw, vec![
-            c("", "/scheme").redirect(302, to(https, None, None, None)),
-            c("", "/scheme-and-host").redirect(302, to(https, Some("example.org"), None, None)),
-            c("", "/scheme-and-status").redirect(301, to(https, None, None, None)),
-            c("", "/scheme-and-host-and-status").redirect(302, to(https, Some("example.org"), None, None)),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/scheme").redirect(302, to(https, None, None, None)),
+                c("", "/scheme-and-host").redirect(302, to(https, Some("example.org"), None, None)),
+                c("", "/scheme-and-status").redirect(301, to(https, None, None, None)),
+                c("", "/scheme-and-host-and-status")
+                    .redirect(302, to(https, Some("example.org"), None, None)),
+            ],
+        )
         .await
     })
 }
@@ -222,14 +574,23 @@ fn redirect_path(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "redirect-path").await?;
         let host = Some("example.org");
-        s.expect(gw, vec![
-            c("", "/original-prefix/lemon").redirect(302, to(None, None, None, Some("/replacement-prefix/lemon"))),
-            c("", "/full/path/original").redirect(302, to(None, None, None, Some("/full-path-replacement"))),
-            c("", "/path-and-host").redirect(302, to(None, host, None, Some("/replacement-prefix"))),
-            c("", "/path-and-status").redirect(301, to(None, None, None, Some("/replacement-prefix"))),
-            c("", "/full-path-and-host").redirect(302, to(None, host, None, Some("/replacement-full"))),
-            c("", "/full-path-and-status").redirect(301, to(None, None, None, Some("/replacement-full"))),
-        ])
+        s.expect(
+            gw,
+            vec![
+                c("", "/original-prefix/lemon")
+                    .redirect(302, to(None, None, None, Some("/replacement-prefix/lemon"))),
+                c("", "/full/path/original")
+                    .redirect(302, to(None, None, None, Some("/full-path-replacement"))),
+                c("", "/path-and-host")
+                    .redirect(302, to(None, host, None, Some("/replacement-prefix"))),
+                c("", "/path-and-status")
+                    .redirect(301, to(None, None, None, Some("/replacement-prefix"))),
+                c("", "/full-path-and-host")
+                    .redirect(302, to(None, host, None, Some("/replacement-full"))),
+                c("", "/full-path-and-status")
+                    .redirect(301, to(None, None, None, Some("/replacement-full"))),
+            ],
+        )
         .await
     })
 }
@@ -237,50 +598,96 @@ fn redirect_path(s: &Suite) -> BoxFut<'_> {
 fn redirect_port_and_scheme(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw80 = ready(s, SAME, "http-route-for-listener-on-port-80").await?;
-        let gw8080 = ready(s, (INFRA, "same-namespace-with-http-listener-on-8080"), "http-route-for-listener-on-port-8080").await?;
-        let gw443 = ready(s, (INFRA, "same-namespace-with-https-listener"), "http-route-for-listener-on-port-443").await?;
+        let gw8080 = ready(
+            s,
+            (INFRA, "same-namespace-with-http-listener-on-8080"),
+            "http-route-for-listener-on-port-8080",
+        )
+        .await?;
+        let gw443 = ready(
+            s,
+            (INFRA, "same-namespace-with-https-listener"),
+            "http-route-for-listener-on-port-443",
+        )
+        .await?;
         let host = Some("example.org");
-        let r = |path: &str, scheme: Option<&str>, port: Option<&str>| c("", path).redirect(302, to(scheme, host, port, None));
-        s.expect(gw80, vec![
-            r("/scheme-nil-and-port-nil", None, None),
-            r("/scheme-nil-and-port-80", None, None),
-            r("/scheme-nil-and-port-8080", None, Some("8080")),
-            r("/scheme-https-and-port-nil", Some("https"), None),
-            r("/scheme-https-and-port-443", Some("https"), None),
-            r("/scheme-https-and-port-8443", Some("https"), Some("8443")),
-        ])
+        let r = |path: &str, scheme: Option<&str>, port: Option<&str>| {
+            c("", path).redirect(302, to(scheme, host, port, None))
+        };
+        s.expect(
+            gw80,
+            vec![
+                r("/scheme-nil-and-port-nil", None, None),
+                r("/scheme-nil-and-port-80", None, None),
+                r("/scheme-nil-and-port-8080", None, Some("8080")),
+                r("/scheme-https-and-port-nil", Some("https"), None),
+                r("/scheme-https-and-port-443", Some("https"), None),
+                r("/scheme-https-and-port-8443", Some("https"), Some("8443")),
+            ],
+        )
         .await?;
-        s.expect(gw8080, vec![
-            r("/scheme-nil-and-port-nil", None, Some("8080")),
-            r("/scheme-nil-and-port-80", None, None),
-            r("/scheme-https-and-port-nil", Some("https"), None),
-        ])
+        s.expect(
+            gw8080,
+            vec![
+                r("/scheme-nil-and-port-nil", None, Some("8080")),
+                r("/scheme-nil-and-port-80", None, None),
+                r("/scheme-https-and-port-nil", Some("https"), None),
+            ],
+        )
         .await?;
-        let pin = s.cluster.certificates.get("gateway-conformance-infra/tls-validity-checks-certificate").cloned().ok_or("no certificate")?;
+        let pin = s
+            .cluster
+            .certificates
+            .get("gateway-conformance-infra/tls-validity-checks-certificate")
+            .cloned()
+            .ok_or("no certificate")?;
         let tls = |path: &str, scheme: &str, port: Option<&str>| {
             let mut c = c("example.org", path).redirect(302, to(Some(scheme), host, port, None));
             c.request.tls_pin = Some(pin.clone());
             c
         };
-        s.expect(gw443, vec![
-            tls("/scheme-nil-and-port-nil", "https", None),
-            tls("/scheme-nil-and-port-443", "https", None),
-            tls("/scheme-nil-and-port-8443", "https", Some("8443")),
-            tls("/scheme-http-and-port-nil", "http", None),
-            tls("/scheme-http-and-port-80", "http", None),
-            tls("/scheme-http-and-port-8080", "http", Some("8080")),
-        ])
+        s.expect(
+            gw443,
+            vec![
+                tls("/scheme-nil-and-port-nil", "https", None),
+                tls("/scheme-nil-and-port-443", "https", None),
+                tls("/scheme-nil-and-port-8443", "https", Some("8443")),
+                tls("/scheme-http-and-port-nil", "http", None),
+                tls("/scheme-http-and-port-80", "http", None),
+                tls("/scheme-http-and-port-8080", "http", Some("8080")),
+            ],
+        )
         .await
     })
 }
 
-async fn status_redirect(s: &Suite, route: &str, method: &str, path: &str, status: u16) -> Result<(), String> {
+async fn status_redirect(
+    s: &Suite,
+    route: &str,
+    method: &str,
+    path: &str,
+    status: u16,
+) -> Result<(), String> {
     let gw = ready(s, SAME, route).await?;
-    s.expect(gw, vec![c("", path).method(method).redirect(status, to(None, None, None, Some(path)))]).await
+    s.expect(
+        gw,
+        vec![
+            c("", path)
+                .method(method)
+                .redirect(status, to(None, None, None, Some(path))),
+        ],
+    )
+    .await
 }
 
 fn redirect_303(s: &Suite) -> BoxFut<'_> {
-    Box::pin(status_redirect(s, "303-redirect", "POST", "/see-other", 303))
+    Box::pin(status_redirect(
+        s,
+        "303-redirect",
+        "POST",
+        "/see-other",
+        303,
+    ))
 }
 
 fn redirect_307(s: &Suite) -> BoxFut<'_> {
@@ -294,19 +701,36 @@ fn redirect_308(s: &Suite) -> BoxFut<'_> {
 fn rewrite_host(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "rewrite-host").await?;
-        let host = |h: &str| ExpectedRequest { host: Some(h.into()), ..Default::default() };
-        s.expect(gw, vec![
-            c("rewrite.example", "/one").backend("infra-backend-v1").expect(host("one.example.org")),
-            c("rewrite.example", "/two").backend("infra-backend-v2").expect(host("example.org")),
-            c("rewrite.example", "/rewrite-host-and-modify-headers")
-                .header("X-Header-Remove", "remove-val")
-                .header("X-Header-Add-Append", "append-val-1")
-                .backend("infra-backend-v2")
-                .expect(ExpectedRequest {
-                    host: Some("test.example.org".into()),
-                    ..hdrs(&[("X-Header-Add", "header-val-1"), ("X-Header-Add-Append", "append-val-1,header-val-2"), ("X-Header-Set", "set-overwrites-values")], &["X-Header-Remove"])
-                }),
-        ])
+        let host = |h: &str| ExpectedRequest {
+            host: Some(h.into()),
+            ..Default::default()
+        };
+        s.expect(
+            gw,
+            vec![
+                c("rewrite.example", "/one")
+                    .backend("infra-backend-v1")
+                    .expect(host("one.example.org")),
+                c("rewrite.example", "/two")
+                    .backend("infra-backend-v2")
+                    .expect(host("example.org")),
+                c("rewrite.example", "/rewrite-host-and-modify-headers")
+                    .header("X-Header-Remove", "remove-val")
+                    .header("X-Header-Add-Append", "append-val-1")
+                    .backend("infra-backend-v2")
+                    .expect(ExpectedRequest {
+                        host: Some("test.example.org".into()),
+                        ..hdrs(
+                            &[
+                                ("X-Header-Add", "header-val-1"),
+                                ("X-Header-Add-Append", "append-val-1,header-val-2"),
+                                ("X-Header-Set", "set-overwrites-values"),
+                            ],
+                            &["X-Header-Remove"],
+                        )
+                    }),
+            ],
+        )
         .await
     })
 }
@@ -315,27 +739,54 @@ fn rewrite_path(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = ready(s, SAME, "rewrite-path").await?;
         let v1 = "infra-backend-v1";
-        let path = |p: &str| ExpectedRequest { path: Some(p.into()), ..Default::default() };
+        let path = |p: &str| ExpectedRequest {
+            path: Some(p.into()),
+            ..Default::default()
+        };
         let with_headers = |p: &str| ExpectedRequest {
             path: Some(p.into()),
-            ..hdrs(&[("X-Header-Add", "header-val-1"), ("X-Header-Add-Append", "append-val-1,header-val-2"), ("X-Header-Set", "set-overwrites-values")], &["X-Header-Remove"])
+            ..hdrs(
+                &[
+                    ("X-Header-Add", "header-val-1"),
+                    ("X-Header-Add-Append", "append-val-1,header-val-2"),
+                    ("X-Header-Set", "set-overwrites-values"),
+                ],
+                &["X-Header-Remove"],
+            )
         };
-        let modified = |c: Case| c.header("X-Header-Remove", "remove-val").header("X-Header-Add-Append", "append-val-1").header("X-Header-Set", "set-val");
-        s.expect(gw, vec![
-            c("", "/prefix/one/two").backend(v1).expect(path("/one/two")),
-            c("", "/strip-prefix/three").backend(v1).expect(path("/three")),
-            c("", "/strip-prefix").backend(v1).expect(path("/")),
-            c("", "/full/one/two").backend(v1).expect(path("/one")),
-            modified(c("", "/full/rewrite-path-and-modify-headers/test")).backend(v1).expect(with_headers("/test")),
-            modified(c("", "/prefix/rewrite-path-and-modify-headers/one")).backend(v1).expect(with_headers("/prefix/one")),
-        ])
+        let modified = |c: Case| {
+            c.header("X-Header-Remove", "remove-val")
+                .header("X-Header-Add-Append", "append-val-1")
+                .header("X-Header-Set", "set-val")
+        };
+        s.expect(
+            gw,
+            vec![
+                c("", "/prefix/one/two")
+                    .backend(v1)
+                    .expect(path("/one/two")),
+                c("", "/strip-prefix/three")
+                    .backend(v1)
+                    .expect(path("/three")),
+                c("", "/strip-prefix").backend(v1).expect(path("/")),
+                c("", "/full/one/two").backend(v1).expect(path("/one")),
+                modified(c("", "/full/rewrite-path-and-modify-headers/test"))
+                    .backend(v1)
+                    .expect(with_headers("/test")),
+                modified(c("", "/prefix/rewrite-path-and-modify-headers/one"))
+                    .backend(v1)
+                    .expect(with_headers("/prefix/one")),
+            ],
+        )
         .await
     })
 }
 
 fn backend_h2c(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
-        let gw = s.routes_accepted(SAME, &[(INFRA, "backend-protocol-h2c")]).await?;
+        let gw = s
+            .routes_accepted(SAME, &[(INFRA, "backend-protocol-h2c")])
+            .await?;
         let mut case = c("", "/").backend("infra-backend-v1");
         case.request.h2c = true;
         s.expect(gw, vec![case]).await
@@ -344,7 +795,9 @@ fn backend_h2c(s: &Suite) -> BoxFut<'_> {
 
 fn backend_websocket(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
-        let gw = s.routes_accepted(SAME, &[(INFRA, "backend-protocol-ws")]).await?;
+        let gw = s
+            .routes_accepted(SAME, &[(INFRA, "backend-protocol-ws")])
+            .await?;
         // AwaitConvergence: three consecutive successful exchanges within the consistency time.
         let start = Instant::now();
         let mut streak = 0;
@@ -370,20 +823,34 @@ fn backend_websocket(s: &Suite) -> BoxFut<'_> {
 
 async fn websocket_exchange(gw: SocketAddr) -> Result<(), String> {
     use tokio_tungstenite::tungstenite::Message;
-    let stream = tokio::net::TcpStream::connect(gw).await.map_err(|e| e.to_string())?;
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{gw}/ws")).map_err(|e| e.to_string())?;
-    req.headers_mut().insert("origin", http::HeaderValue::from_static("ws://gateway/HTTPRouteBackendProtocolWebSocket"));
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, stream).await.map_err(|e| e.to_string())?;
+    let stream = tokio::net::TcpStream::connect(gw)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{gw}/ws"),
+    )
+    .map_err(|e| e.to_string())?;
+    req.headers_mut().insert(
+        "origin",
+        http::HeaderValue::from_static("ws://gateway/HTTPRouteBackendProtocolWebSocket"),
+    );
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, stream)
+        .await
+        .map_err(|e| e.to_string())?;
     if resp.status() != 101 {
         return Err(format!("status {}", resp.status()));
     }
-    ws.send(Message::text("Websocket Support!")).await.map_err(|e| e.to_string())?;
+    ws.send(Message::text("Websocket Support!"))
+        .await
+        .map_err(|e| e.to_string())?;
     match ws.next().await {
         Some(Ok(Message::Text(t))) if t.as_str() == "Websocket Support!" => {}
         other => return Err(format!("text echo: {other:?}")),
     }
     let bytes = vec![1u8, 2, 3, 4, 5, 6, 7];
-    ws.send(Message::binary(bytes.clone())).await.map_err(|e| e.to_string())?;
+    ws.send(Message::binary(bytes.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
     match ws.next().await {
         Some(Ok(Message::Binary(b))) if b.as_ref() == bytes.as_slice() => Ok(()),
         other => Err(format!("binary echo: {other:?}")),
@@ -399,22 +866,55 @@ fn named_rule(s: &Suite) -> BoxFut<'_> {
 
 fn listener_isolation(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
-        for (gw, suffix) in [("http-listener-isolation", ""), ("http-listener-isolation-with-hostname-intersection", "-with-hostname-intersection")] {
-            let names = ["empty-hostname", "wildcard-example-com", "wildcard-foo-example-com", "abc-foo-example-com"];
-            let routes: Vec<String> = names.iter().map(|n| format!("attaches-to-{n}{suffix}")).collect();
+        for (gw, suffix) in [
+            ("http-listener-isolation", ""),
+            (
+                "http-listener-isolation-with-hostname-intersection",
+                "-with-hostname-intersection",
+            ),
+        ] {
+            let names = [
+                "empty-hostname",
+                "wildcard-example-com",
+                "wildcard-foo-example-com",
+                "abc-foo-example-com",
+            ];
+            let routes: Vec<String> = names
+                .iter()
+                .map(|n| format!("attaches-to-{n}{suffix}"))
+                .collect();
             let refs: Vec<(&str, &str)> = routes.iter().map(|r| (INFRA, r.as_str())).collect();
             let addr = s.routes_accepted((INFRA, gw), &refs).await?;
             for r in &routes {
-                s.route_condition(INFRA, r, (INFRA, gw), "ResolvedRefs", "True", Some("ResolvedRefs")).await?;
+                s.route_condition(
+                    INFRA,
+                    r,
+                    (INFRA, gw),
+                    "ResolvedRefs",
+                    "True",
+                    Some("ResolvedRefs"),
+                )
+                .await?;
             }
             let mut cases = Vec::new();
-            for (host, owner) in [("bar.com", "empty-hostname"), ("bar.example.com", "wildcard-example-com"), ("bar.foo.example.com", "wildcard-foo-example-com"), ("abc.foo.example.com", "abc-foo-example-com")] {
+            for (host, owner) in [
+                ("bar.com", "empty-hostname"),
+                ("bar.example.com", "wildcard-example-com"),
+                ("bar.foo.example.com", "wildcard-foo-example-com"),
+                ("abc.foo.example.com", "abc-foo-example-com"),
+            ] {
                 for path in names {
                     let case = c(host, &format!("/{path}"));
-                    cases.push(if path == owner { case.backend("infra-backend-v1") } else { case.status(404) });
+                    cases.push(if path == owner {
+                        case.backend("infra-backend-v1")
+                    } else {
+                        case.status(404)
+                    });
                 }
             }
-            s.expect(addr, cases).await.map_err(|e| format!("{gw}: {e}"))?;
+            s.expect(addr, cases)
+                .await
+                .map_err(|e| format!("{gw}: {e}"))?;
         }
         Ok(())
     })
@@ -422,11 +922,26 @@ fn listener_isolation(s: &Suite) -> BoxFut<'_> {
 
 fn attached_routes_port_8080(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
-        let ok: &'static [(&str, &str, Option<&str>)] = &[("Accepted", "True", None), ("ResolvedRefs", "True", None)];
-        s.gateway_listeners(INFRA, "gateway-with-two-listeners-and-one-attached-route", &[
-            ListenerExpect { name: "http-unattached", kinds: &["HTTPRoute"], attached: 0, conditions: ok },
-            ListenerExpect { name: "http", kinds: &["HTTPRoute"], attached: 1, conditions: ok },
-        ])
+        let ok: &'static [(&str, &str, Option<&str>)] =
+            &[("Accepted", "True", None), ("ResolvedRefs", "True", None)];
+        s.gateway_listeners(
+            INFRA,
+            "gateway-with-two-listeners-and-one-attached-route",
+            &[
+                ListenerExpect {
+                    name: "http-unattached",
+                    kinds: &["HTTPRoute"],
+                    attached: 0,
+                    conditions: ok,
+                },
+                ListenerExpect {
+                    name: "http",
+                    kinds: &["HTTPRoute"],
+                    attached: 1,
+                    conditions: ok,
+                },
+            ],
+        )
         .await
     })
 }
@@ -435,23 +950,64 @@ fn listener_port_matching(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
         let gw = "httproute-listener-port-matching";
         let mut addrs = Vec::new();
-        for (listener, route) in [("listener-1", "backend-v1"), ("listener-2", "backend-v2"), ("listener-4", "backend-v3")] {
+        for (listener, route) in [
+            ("listener-1", "backend-v1"),
+            ("listener-2", "backend-v2"),
+            ("listener-4", "backend-v3"),
+        ] {
             s.routes_accepted((INFRA, gw), &[(INFRA, route)]).await?;
-            s.route_condition(INFRA, route, (INFRA, gw), "ResolvedRefs", "True", Some("ResolvedRefs")).await?;
-            addrs.push(s.gateway_listener_address(INFRA, gw, Some(listener)).await?);
+            s.route_condition(
+                INFRA,
+                route,
+                (INFRA, gw),
+                "ResolvedRefs",
+                "True",
+                Some("ResolvedRefs"),
+            )
+            .await?;
+            addrs.push(
+                s.gateway_listener_address(INFRA, gw, Some(listener))
+                    .await?,
+            );
         }
         let (a80, a8080, a8090) = (addrs[0], addrs[1], addrs[2]);
-        s.expect(a80, vec![c("foo.com", "/").backend("infra-backend-v1")]).await?;
-        s.expect(a8080, vec![c("foo.com:8080", "/").backend("infra-backend-v2"), c("bar.com:8080", "/").backend("infra-backend-v2")]).await?;
-        s.expect(a8090, vec![c("foo.com:8090", "/").backend("infra-backend-v3"), c("bar.com:8090", "/").status(404)]).await
+        s.expect(a80, vec![c("foo.com", "/").backend("infra-backend-v1")])
+            .await?;
+        s.expect(
+            a8080,
+            vec![
+                c("foo.com:8080", "/").backend("infra-backend-v2"),
+                c("bar.com:8080", "/").backend("infra-backend-v2"),
+            ],
+        )
+        .await?;
+        s.expect(
+            a8090,
+            vec![
+                c("foo.com:8090", "/").backend("infra-backend-v3"),
+                c("bar.com:8090", "/").status(404),
+            ],
+        )
+        .await
     })
 }
 
 fn section_name_not_matching_port(s: &Suite) -> BoxFut<'_> {
     Box::pin(async move {
-        let gw = (INFRA, "gateway-with-one-not-matching-port-and-section-name-route");
+        let gw = (
+            INFRA,
+            "gateway-with-one-not-matching-port-and-section-name-route",
+        );
         let route = "httproute-listener-section-name-not-matching-port";
-        s.route_condition(INFRA, route, gw, "Accepted", "False", Some("NoMatchingParent")).await?;
+        s.route_condition(
+            INFRA,
+            route,
+            gw,
+            "Accepted",
+            "False",
+            Some("NoMatchingParent"),
+        )
+        .await?;
         s.route_not_accepted(INFRA, route).await?;
         s.gateway_zero_routes(gw.0, gw.1).await
     })

@@ -40,9 +40,14 @@ pub(crate) fn reference_granted(
         .range(NsName::new(to_ns, "")..)
         .take_while(|(k, _)| k.namespace == to_ns)
         .any(|(_, g)| {
-            g.spec.from.iter().any(|f| f.group == GROUP && f.kind == from_kind && f.namespace == from_ns)
+            g.spec
+                .from
+                .iter()
+                .any(|f| f.group == GROUP && f.kind == from_kind && f.namespace == from_ns)
                 && g.spec.to.iter().any(|t| {
-                    t.group == to_group && t.kind == to_kind && t.name.as_deref().is_none_or(|n| n == to_name)
+                    t.group == to_group
+                        && t.kind == to_kind
+                        && t.name.as_deref().is_none_or(|n| n == to_name)
                 })
         })
 }
@@ -58,29 +63,54 @@ pub(crate) fn resolve_backend(
 ) -> Result<String, Unresolved> {
     let group = b.group.unwrap_or("");
     let kind = b.kind.unwrap_or("Service");
-    if group != "" || kind != "Service" {
+    if !group.is_empty() || kind != "Service" {
         return Err(Unresolved {
             reason: "InvalidKind",
-            message: format!("backendRef {}: kind {}{kind} is not supported; only core Services", b.name, if group.is_empty() { String::new() } else { format!("{group}/") }),
+            message: format!(
+                "backendRef {}: kind {}{kind} is not supported; only core Services",
+                b.name,
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!("{group}/")
+                }
+            ),
         });
     }
     let ns = b.namespace.unwrap_or(route_ns);
-    if ns != route_ns && !reference_granted(snapshot, route_kind, route_ns, "", "Service", ns, b.name) {
+    if ns != route_ns
+        && !reference_granted(snapshot, route_kind, route_ns, "", "Service", ns, b.name)
+    {
         return Err(Unresolved {
             reason: "RefNotPermitted",
-            message: format!("backendRef {ns}/{}: no ReferenceGrant in namespace {ns} allows {route_kind}s from {route_ns} to refer to it", b.name),
+            message: format!(
+                "backendRef {ns}/{}: no ReferenceGrant in namespace {ns} allows {route_kind}s from {route_ns} to refer to it",
+                b.name
+            ),
         });
     }
     let id = NsName::new(ns, b.name);
     let Some(svc) = snapshot.services.get(&id) else {
-        return Err(Unresolved { reason: "BackendNotFound", message: format!("backendRef {id}: Service not found") });
+        return Err(Unresolved {
+            reason: "BackendNotFound",
+            message: format!("backendRef {id}: Service not found"),
+        });
     };
     let Some(port) = b.port else {
-        return Err(Unresolved { reason: "BackendNotFound", message: format!("backendRef {id}: port is required") });
+        return Err(Unresolved {
+            reason: "BackendNotFound",
+            message: format!("backendRef {id}: port is required"),
+        });
     };
     let spec = svc.spec.as_ref();
-    let Some(svc_port) = spec.and_then(|s| s.ports.as_ref()).and_then(|ps| ps.iter().find(|p| p.port == port)) else {
-        return Err(Unresolved { reason: "BackendNotFound", message: format!("backendRef {id}: Service has no port {port}") });
+    let Some(svc_port) = spec
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ps| ps.iter().find(|p| p.port == port))
+    else {
+        return Err(Unresolved {
+            reason: "BackendNotFound",
+            message: format!("backendRef {id}: Service has no port {port}"),
+        });
     };
     let protocol = match svc_port.app_protocol.as_deref() {
         None | Some("http") | Some("HTTP") | Some("kubernetes.io/http") => UpstreamProtocol::Http1,
@@ -89,7 +119,9 @@ pub(crate) fn resolve_backend(
         Some(other) => {
             return Err(Unresolved {
                 reason: "UnsupportedProtocol",
-                message: format!("backendRef {id} port {port}: appProtocol {other} is not supported"),
+                message: format!(
+                    "backendRef {id} port {port}: appProtocol {other} is not supported"
+                ),
             });
         }
     };
@@ -111,10 +143,10 @@ pub(crate) fn resolve_backend(
                 continue;
             }
             for a in &ep.addresses {
-                if let Ok(ip) = a.parse::<IpAddr>() {
-                    if let Ok(p) = u16::try_from(target) {
-                        endpoints.push(SocketAddr::new(ip, p));
-                    }
+                if let Ok(ip) = a.parse::<IpAddr>()
+                    && let Ok(p) = u16::try_from(target)
+                {
+                    endpoints.push(SocketAddr::new(ip, p));
                 }
             }
         }
@@ -122,6 +154,12 @@ pub(crate) fn resolve_backend(
     endpoints.sort();
     endpoints.dedup();
     let name = format!("{id}:{port}");
-    clusters.insert(name.clone(), Cluster { protocol, endpoints });
+    clusters.insert(
+        name.clone(),
+        Cluster {
+            protocol,
+            endpoints,
+        },
+    );
     Ok(name)
 }

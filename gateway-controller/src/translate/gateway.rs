@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use gateway_api::gateways::{Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From};
+use gateway_api::gateways::{
+    Gateway, GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom as From,
+};
 use weir_store::{NsName, Snapshot};
 
 use weir_proxy::config::{CertificatePem, ListenerProtocol};
@@ -12,7 +14,7 @@ use weir_proxy::config::{CertificatePem, ListenerProtocol};
 use super::backend::reference_granted;
 use super::{LabelSelector, TranslateContext};
 use crate::features::supported_features;
-use crate::status::{Condition, FeatureName, GatewayClassStatus, RouteGroupKind, GROUP};
+use crate::status::{Condition, FeatureName, GROUP, GatewayClassStatus, RouteGroupKind};
 
 /// Route kinds each listener protocol can carry, in the order reported.
 fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
@@ -74,14 +76,26 @@ pub(crate) fn translate_gateway_classes(
                 "Accepted",
                 false,
                 "InvalidParameters",
-                format!("parametersRef {}/{} {}: weir reads no GatewayClass parameters of this kind", p.group, p.kind, p.name),
+                format!(
+                    "parametersRef {}/{} {}: weir reads no GatewayClass parameters of this kind",
+                    p.group, p.kind, p.name
+                ),
                 generation,
             ),
             None => Condition::new("Accepted", true, "Accepted", "Accepted by weir", generation),
         };
         accepted.insert(id.name.clone(), cond.is_true());
-        let supported_features = supported_features().iter().map(|f| FeatureName { name: (*f).into() }).collect();
-        statuses.insert(id.name.clone(), GatewayClassStatus { conditions: vec![cond], supported_features });
+        let supported_features = supported_features()
+            .iter()
+            .map(|f| FeatureName { name: (*f).into() })
+            .collect();
+        statuses.insert(
+            id.name.clone(),
+            GatewayClassStatus {
+                conditions: vec![cond],
+                supported_features,
+            },
+        );
     }
     (statuses, accepted)
 }
@@ -99,44 +113,88 @@ pub(crate) fn model_gateways<'a>(
         let generation = gw.metadata.generation.unwrap_or(0);
         let mut rejected = None;
         if !class_accepted {
-            rejected = Some(("Invalid", format!("GatewayClass {} is not accepted", gw.spec.gateway_class_name)));
-        }
-        if let Some(p) = gw.spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) {
             rejected = Some((
-                "InvalidParameters",
-                format!("infrastructure.parametersRef {}/{} {}: weir reads no parameters of this kind", p.group, p.kind, p.name),
+                "Invalid",
+                format!(
+                    "GatewayClass {} is not accepted",
+                    gw.spec.gateway_class_name
+                ),
             ));
         }
-        let (addresses, address_problem) = gateway_addresses(gw, &id, ctx);
+        if let Some(p) = gw
+            .spec
+            .infrastructure
+            .as_ref()
+            .and_then(|i| i.parameters_ref.as_ref())
+        {
+            rejected = Some((
+                "InvalidParameters",
+                format!(
+                    "infrastructure.parametersRef {}/{} {}: weir reads no parameters of this kind",
+                    p.group, p.kind, p.name
+                ),
+            ));
+        }
+        let (addresses, address_problem) = gateway_addresses(gw, id, ctx);
         if let Some(("UnsupportedAddress", msg)) = &address_problem {
             rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
         }
         let listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
-        out.push(GatewayModel { id: id.clone(), generation, addresses, rejected, address_problem, listeners });
+        out.push(GatewayModel {
+            id: id.clone(),
+            generation,
+            addresses,
+            rejected,
+            address_problem,
+            listeners,
+        });
     }
     out
 }
 
-fn gateway_addresses(gw: &Gateway, id: &NsName, ctx: &TranslateContext) -> (Vec<IpAddr>, Option<(&'static str, String)>) {
+fn gateway_addresses(
+    gw: &Gateway,
+    id: &NsName,
+    ctx: &TranslateContext,
+) -> (Vec<IpAddr>, Option<(&'static str, String)>) {
     let mut ips = Vec::new();
     for a in gw.spec.addresses.iter().flatten() {
         let ty = a.r#type.as_deref().unwrap_or("IPAddress");
         match (ty, a.value.as_deref()) {
             ("IPAddress", Some(v)) if !v.is_empty() => match v.parse() {
                 Ok(ip) => ips.push(ip),
-                Err(_) => return (vec![], Some(("UnsupportedAddress", format!("{v:?} is not an IP address")))),
+                Err(_) => {
+                    return (
+                        vec![],
+                        Some(("UnsupportedAddress", format!("{v:?} is not an IP address"))),
+                    );
+                }
             },
             // An address with a type and no value asks the implementation to pick one.
             ("IPAddress", _) => {}
             (other, _) => {
-                return (vec![], Some(("UnsupportedAddress", format!("address type {other} is not supported; use IPAddress"))));
+                return (
+                    vec![],
+                    Some((
+                        "UnsupportedAddress",
+                        format!("address type {other} is not supported; use IPAddress"),
+                    )),
+                );
             }
         }
     }
     if ips.is_empty() {
         match ctx.assigned_addresses.get(id) {
             Some(ip) => ips.push(*ip),
-            None => return (vec![], Some(("AddressNotAssigned", "the address pool has no free address".into()))),
+            None => {
+                return (
+                    vec![],
+                    Some((
+                        "AddressNotAssigned",
+                        "the address pool has no free address".into(),
+                    )),
+                );
+            }
         }
     }
     ips.sort();
@@ -144,13 +202,22 @@ fn gateway_addresses(gw: &Gateway, id: &NsName, ctx: &TranslateContext) -> (Vec<
     (ips, None)
 }
 
-fn model_listeners<'a>(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str, gw: &'a Gateway, generation: i64) -> Vec<ListenerModel<'a>> {
+fn model_listeners<'a>(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    gw_ns: &str,
+    gw: &'a Gateway,
+    generation: i64,
+) -> Vec<ListenerModel<'a>> {
     let listeners = &gw.spec.listeners;
     // Protocol conflicts: listeners sharing a port must use compatible protocols. The spec
     // forbids picking a winner: every listener on a conflicted port is rejected.
     let mut protocols_by_port: HashMap<i32, Vec<&str>> = HashMap::new();
     for l in listeners {
-        protocols_by_port.entry(l.port).or_default().push(&l.protocol);
+        protocols_by_port
+            .entry(l.port)
+            .or_default()
+            .push(&l.protocol);
     }
     let mut out = Vec::new();
     for l in listeners {
@@ -167,17 +234,41 @@ fn model_listeners<'a>(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str,
         });
         let protocol_ok = !supported.is_empty();
         let accepted = if !protocol_ok {
-            Condition::new("Accepted", false, "UnsupportedProtocol", format!("protocol {} is not supported by weir yet; supported: HTTP", l.protocol), generation)
+            Condition::new(
+                "Accepted",
+                false,
+                "UnsupportedProtocol",
+                format!(
+                    "protocol {} is not supported by weir yet; supported: HTTP",
+                    l.protocol
+                ),
+                generation,
+            )
         } else if let Some(msg) = &conflict {
             // The spec's Accepted reasons have no ProtocolConflict; PortUnavailable ("the
             // listener requests a port that cannot be used on the Gateway") is the closest.
             // Conflicted=True/ProtocolConflict below carries the precise cause.
-            Condition::new("Accepted", false, "PortUnavailable", msg.clone(), generation)
+            Condition::new(
+                "Accepted",
+                false,
+                "PortUnavailable",
+                msg.clone(),
+                generation,
+            )
         } else {
-            Condition::new("Accepted", true, "Accepted", "Listener is accepted", generation)
+            Condition::new(
+                "Accepted",
+                true,
+                "Accepted",
+                "Listener is accepted",
+                generation,
+            )
         };
         let (protocol, certs) = match l.protocol.as_str() {
-            "HTTPS" => (ListenerProtocol::Https, Some(resolve_certificates(snapshot, ctx, gw_ns, l))),
+            "HTTPS" => (
+                ListenerProtocol::Https,
+                Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
+            ),
             _ => (ListenerProtocol::Http, None),
         };
         let resolved = match &certs {
@@ -185,26 +276,66 @@ fn model_listeners<'a>(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str,
                 let (reason, msg) = c.problem.clone().unwrap_or_default();
                 Condition::new("ResolvedRefs", false, reason, msg, generation)
             }
-            _ if !kinds_ok => Condition::new("ResolvedRefs", false, "InvalidRouteKinds", kinds_msg, generation),
-            _ => Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation),
+            _ if !kinds_ok => Condition::new(
+                "ResolvedRefs",
+                false,
+                "InvalidRouteKinds",
+                kinds_msg,
+                generation,
+            ),
+            _ => Condition::new(
+                "ResolvedRefs",
+                true,
+                "ResolvedRefs",
+                "All references are resolved",
+                generation,
+            ),
         };
         let has_certs = certs.as_ref().is_none_or(|c| !c.loaded.is_empty());
         let conflicted = match &conflict {
-            Some(msg) => Condition::new("Conflicted", true, "ProtocolConflict", msg.clone(), generation),
-            None => Condition::new("Conflicted", false, "NoConflicts", "No conflicts", generation),
+            Some(msg) => Condition::new(
+                "Conflicted",
+                true,
+                "ProtocolConflict",
+                msg.clone(),
+                generation,
+            ),
+            None => Condition::new(
+                "Conflicted",
+                false,
+                "NoConflicts",
+                "No conflicts",
+                generation,
+            ),
         };
-        let serving = accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty() && has_certs;
+        let serving =
+            accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty() && has_certs;
         let programmed = if serving {
-            let warning = certs.as_ref().map(|c| c.warnings.join("; ")).filter(|w| !w.is_empty());
+            let warning = certs
+                .as_ref()
+                .map(|c| c.warnings.join("; "))
+                .filter(|w| !w.is_empty());
             let msg = match warning {
                 Some(w) => format!("Listener is programmed; warning: {w}"),
                 None => "Listener is programmed".into(),
             };
             Condition::new("Programmed", true, "Programmed", msg, generation)
         } else if !has_certs {
-            Condition::new("Programmed", false, "Invalid", "no valid certificate: see ResolvedRefs", generation)
+            Condition::new(
+                "Programmed",
+                false,
+                "Invalid",
+                "no valid certificate: see ResolvedRefs",
+                generation,
+            )
         } else {
-            Condition::new("Programmed", false, "Invalid", "Listener is not served: see its other conditions", generation)
+            Condition::new(
+                "Programmed",
+                false,
+                "Invalid",
+                "Listener is not served: see its other conditions",
+                generation,
+            )
         };
         conds.extend([accepted, programmed, resolved, conflicted]);
         out.push(ListenerModel {
@@ -230,9 +361,16 @@ fn compatible(a: &str, b: &str) -> bool {
 
 /// The listener's supported kinds and whether every kind it lists is valid.
 fn allowed_kinds(l: &GatewayListeners, supported: &[&str]) -> (Vec<RouteGroupKind>, bool, String) {
-    let rgk = |k: &str| RouteGroupKind { group: GROUP.into(), kind: k.into() };
+    let rgk = |k: &str| RouteGroupKind {
+        group: GROUP.into(),
+        kind: k.into(),
+    };
     let Some(kinds) = l.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
-        return (supported.iter().map(|k| rgk(k)).collect(), true, String::new());
+        return (
+            supported.iter().map(|k| rgk(k)).collect(),
+            true,
+            String::new(),
+        );
     };
     let mut ok = Vec::new();
     let mut bad = Vec::new();
@@ -256,7 +394,10 @@ fn allowed_kinds(l: &GatewayListeners, supported: &[&str]) -> (Vec<RouteGroupKin
 }
 
 fn allowed_namespaces(l: &GatewayListeners) -> AllowedNamespaces {
-    let ns = l.allowed_routes.as_ref().and_then(|a| a.namespaces.as_ref());
+    let ns = l
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref());
     match ns.and_then(|n| n.from.clone()) {
         Some(From::All) => AllowedNamespaces::All,
         Some(From::Selector) => {
@@ -265,7 +406,17 @@ fn allowed_namespaces(l: &GatewayListeners) -> AllowedNamespaces {
                 match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
                 match_expressions: sel
                     .and_then(|s| s.match_expressions.as_ref())
-                    .map(|es| es.iter().map(|e| (e.key.clone(), e.operator.clone(), e.values.clone().unwrap_or_default())).collect())
+                    .map(|es| {
+                        es.iter()
+                            .map(|e| {
+                                (
+                                    e.key.clone(),
+                                    e.operator.clone(),
+                                    e.values.clone().unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         }
@@ -281,28 +432,61 @@ struct ResolvedCertificates {
     warnings: Vec<String>,
 }
 
-fn resolve_certificates(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str, l: &GatewayListeners) -> ResolvedCertificates {
-    let mut out = ResolvedCertificates { loaded: Vec::new(), problem: None, warnings: Vec::new() };
+fn resolve_certificates(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    gw_ns: &str,
+    l: &GatewayListeners,
+) -> ResolvedCertificates {
+    let mut out = ResolvedCertificates {
+        loaded: Vec::new(),
+        problem: None,
+        warnings: Vec::new(),
+    };
     let mut problems: Vec<(&'static str, String)> = Vec::new();
-    let refs = l.tls.as_ref().and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
+    let refs = l
+        .tls
+        .as_ref()
+        .and_then(|t| t.certificate_refs.as_deref())
+        .unwrap_or_default();
     if refs.is_empty() {
-        problems.push(("InvalidCertificateRef", format!("listener {}: an HTTPS listener needs tls.certificateRefs", l.name)));
+        problems.push((
+            "InvalidCertificateRef",
+            format!(
+                "listener {}: an HTTPS listener needs tls.certificateRefs",
+                l.name
+            ),
+        ));
     }
     for r in refs {
         let group = r.group.as_deref().unwrap_or("");
         let kind = r.kind.as_deref().unwrap_or("Secret");
         let ns = r.namespace.as_deref().unwrap_or(gw_ns);
         let id = NsName::new(ns, r.name.as_str());
-        if group != "" || kind != "Secret" {
-            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: kind {}{kind} is not supported; use a core Secret", if group.is_empty() { String::new() } else { format!("{group}/") })));
+        if !group.is_empty() || kind != "Secret" {
+            problems.push((
+                "InvalidCertificateRef",
+                format!(
+                    "certificateRef {id}: kind {}{kind} is not supported; use a core Secret",
+                    if group.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{group}/")
+                    }
+                ),
+            ));
             continue;
         }
-        if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", "Secret", ns, &r.name) {
+        if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", "Secret", ns, &r.name)
+        {
             problems.push(("RefNotPermitted", format!("certificateRef {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it")));
             continue;
         }
         let Some(secret) = snapshot.secrets.get(&id) else {
-            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: Secret not found")));
+            problems.push((
+                "InvalidCertificateRef",
+                format!("certificateRef {id}: Secret not found"),
+            ));
             continue;
         };
         let ty = secret.type_.as_deref().unwrap_or("Opaque");
@@ -312,14 +496,20 @@ fn resolve_certificates(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str
         }
         let data = secret.data.clone().unwrap_or_default();
         let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else {
-            problems.push(("InvalidCertificateRef", format!("certificateRef {id}: Secret lacks tls.crt or tls.key")));
+            problems.push((
+                "InvalidCertificateRef",
+                format!("certificateRef {id}: Secret lacks tls.crt or tls.key"),
+            ));
             continue;
         };
         match weir_tls::LoadedCertificate::from_pem(&crt.0, &key.0, ctx.now_unix) {
             Ok(c) => {
                 let left = c.expires_in(ctx.now_unix);
                 if left < EXPIRY_WARNING_SECS {
-                    out.warnings.push(format!("certificate {id} expires in {} days", left / 86_400));
+                    out.warnings.push(format!(
+                        "certificate {id} expires in {} days",
+                        left / 86_400
+                    ));
                 }
                 out.loaded.push(CertificatePem {
                     name: id.to_string(),
@@ -330,7 +520,20 @@ fn resolve_certificates(snapshot: &Snapshot, ctx: &TranslateContext, gw_ns: &str
             Err(e) => problems.push(("InvalidCertificateRef", format!("certificateRef {id}: {e}"))),
         }
     }
-    let first = problems.iter().find(|p| p.0 == "RefNotPermitted").or(problems.first()).cloned();
-    out.problem = first.map(|(reason, _)| (reason, problems.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; ")));
+    let first = problems
+        .iter()
+        .find(|p| p.0 == "RefNotPermitted")
+        .or(problems.first())
+        .cloned();
+    out.problem = first.map(|(reason, _)| {
+        (
+            reason,
+            problems
+                .iter()
+                .map(|p| p.1.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    });
     out
 }

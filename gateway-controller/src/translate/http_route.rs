@@ -5,30 +5,43 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersType as FT,
-    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
-    HttpRouteRulesMatchesQueryParamsType,
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersType as FT, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
+    HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
 };
 use k8s_openapi::jiff::Timestamp;
 use weir_proxy::config::{
-    BackendTarget, Cluster, Filter, HeaderModifier, PathMatch, PathRewrite, Redirect, Rewrite, Route, RouteMatch,
-    StringMatch, ValueMatch, WeightedBackend,
+    BackendTarget, Cluster, Filter, HeaderModifier, PathMatch, PathRewrite, Redirect, Rewrite,
+    Route, RouteMatch, StringMatch, ValueMatch, WeightedBackend,
 };
 use weir_store::{NsName, Snapshot};
 
-use super::backend::{resolve_backend, BackendRefSpec, Unresolved};
+use super::backend::{BackendRefSpec, Unresolved, resolve_backend};
 use super::gateway::{AllowedNamespaces, GatewayModel};
 use super::hostname::route_hostnames_on_listener;
 use super::{ListenerRoutes, TranslateContext};
-use crate::status::{Condition, ParentRef, RouteParentStatus, RouteStatus, GROUP};
+use crate::status::{Condition, GROUP, ParentRef, RouteParentStatus, RouteStatus};
+
+/// How specific one match is: (path kind, path length, method, header count, query count).
+type MatchRank = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>);
 
 /// Precedence across every route on a virtual host; smaller sorts first (wins).
 /// (path kind, path length, method, header count, query count, age, name, rule, match)
-pub(crate) type SortKey = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>, Option<Timestamp>, String, usize, usize);
+pub(crate) type SortKey = (
+    u8,
+    Reverse<usize>,
+    u8,
+    Reverse<usize>,
+    Reverse<usize>,
+    Option<Timestamp>,
+    String,
+    usize,
+    usize,
+);
 
 /// One rule, translated once and shared by every listener the route attaches to.
 struct RuleModel {
-    matches: Vec<(RouteMatch, (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>))>,
+    matches: Vec<(RouteMatch, MatchRank)>,
     filters: Vec<Filter>,
     backends: Vec<WeightedBackend>,
     name: Option<String>,
@@ -55,12 +68,22 @@ pub(crate) fn translate_http_route(
         }
     }
     let resolved_refs = match unresolved.first() {
-        None => Condition::new("ResolvedRefs", true, "ResolvedRefs", "All references are resolved", generation),
+        None => Condition::new(
+            "ResolvedRefs",
+            true,
+            "ResolvedRefs",
+            "All references are resolved",
+            generation,
+        ),
         Some(first) => Condition::new(
             "ResolvedRefs",
             false,
             first.reason,
-            unresolved.iter().map(|u: &Unresolved| u.message.as_str()).collect::<Vec<_>>().join("; "),
+            unresolved
+                .iter()
+                .map(|u: &Unresolved| u.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
             generation,
         ),
     };
@@ -76,28 +99,67 @@ pub(crate) fn translate_http_route(
         if group != GROUP || kind != "Gateway" {
             continue; // not a parent weir serves
         }
-        let Some(gi) = gateways.iter().position(|g| g.id.namespace == gw_ns && g.id.name == pr.name) else {
+        let Some(gi) = gateways
+            .iter()
+            .position(|g| g.id.namespace == gw_ns && g.id.name == pr.name)
+        else {
             continue; // not our Gateway: its controller writes this parent's status
         };
-        let accepted = attach(snapshot, &mut gateways[gi], gi, id, pr, &hostnames, generation, !rules.is_empty(), &dropped, &mut attached, |li, hosts| {
-            let lr = listener_routes.entry((gi, li)).or_default();
-            for h in hosts {
-                let vhost = lr.vhosts.entry(h.clone()).or_default();
-                for (ri, rule) in &rules {
-                    for (mi, (m, key)) in rule.matches.iter().enumerate() {
-                        let name = match &rule.name {
-                            Some(n) => format!("{id}/{n}/{mi}"),
-                            None => format!("{id}/rule{ri}/{mi}"),
-                        };
-                        let sort = (key.0, key.1, key.2, key.3, key.4, created, id_string.clone(), *ri, mi);
-                        vhost.push((sort, Route { name, matcher: m.clone(), filters: rule.filters.clone(), backends: rule.backends.clone() }));
+        let accepted = attach(
+            snapshot,
+            &mut gateways[gi],
+            gi,
+            id,
+            pr,
+            &hostnames,
+            generation,
+            !rules.is_empty(),
+            &dropped,
+            &mut attached,
+            |li, hosts| {
+                let lr = listener_routes.entry((gi, li)).or_default();
+                for h in hosts {
+                    let vhost = lr.vhosts.entry(h.clone()).or_default();
+                    for (ri, rule) in &rules {
+                        for (mi, (m, key)) in rule.matches.iter().enumerate() {
+                            let name = match &rule.name {
+                                Some(n) => format!("{id}/{n}/{mi}"),
+                                None => format!("{id}/rule{ri}/{mi}"),
+                            };
+                            let sort = (
+                                key.0,
+                                key.1,
+                                key.2,
+                                key.3,
+                                key.4,
+                                created,
+                                id_string.clone(),
+                                *ri,
+                                mi,
+                            );
+                            vhost.push((
+                                sort,
+                                Route {
+                                    name,
+                                    matcher: m.clone(),
+                                    filters: rule.filters.clone(),
+                                    backends: rule.backends.clone(),
+                                },
+                            ));
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         let mut conditions = vec![accepted, resolved_refs.clone()];
         if !dropped.is_empty() && !rules.is_empty() {
-            conditions.push(Condition::new("PartiallyInvalid", true, "UnsupportedValue", dropped.join("; "), generation));
+            conditions.push(Condition::new(
+                "PartiallyInvalid",
+                true,
+                "UnsupportedValue",
+                dropped.join("; "),
+                generation,
+            ));
         }
         status.parents.push(RouteParentStatus {
             parent_ref: ParentRef {
@@ -135,7 +197,8 @@ fn attach(
     let candidates: Vec<usize> = (0..g.listeners.len())
         .filter(|&li| {
             let l = g.listeners[li].spec;
-            pr.section_name.as_ref().is_none_or(|s| *s == l.name) && pr.port.is_none_or(|p| p == l.port)
+            pr.section_name.as_ref().is_none_or(|s| *s == l.name)
+                && pr.port.is_none_or(|p| p == l.port)
         })
         .collect();
     if candidates.is_empty() {
@@ -145,10 +208,16 @@ fn attach(
             (None, Some(p)) => format!("a listener on port {p}"),
             (None, None) => "any listener".into(),
         };
-        return no("NoMatchingParent", format!("Gateway {} has no {what}", g.id));
+        return no(
+            "NoMatchingParent",
+            format!("Gateway {} has no {what}", g.id),
+        );
     }
     if !has_rules {
-        return no("UnsupportedValue", format!("no rule can be served: {}", dropped.join("; ")));
+        return no(
+            "UnsupportedValue",
+            format!("no rule can be served: {}", dropped.join("; ")),
+        );
     }
     let allowed: Vec<usize> = candidates
         .into_iter()
@@ -157,18 +226,28 @@ fn attach(
             let ns_ok = match &l.namespaces {
                 AllowedNamespaces::Same => route_id.namespace == g.id.namespace,
                 AllowedNamespaces::All => true,
-                AllowedNamespaces::Selector(sel) => sel.matches(&snapshot.namespace_labels(&route_id.namespace)),
+                AllowedNamespaces::Selector(sel) => {
+                    sel.matches(&snapshot.namespace_labels(&route_id.namespace))
+                }
             };
             ns_ok && l.supported_kinds.iter().any(|k| k.kind == "HTTPRoute")
         })
         .collect();
     if allowed.is_empty() {
-        return no("NotAllowedByListeners", format!("no listener of Gateway {} allows HTTPRoutes from namespace {}", g.id, route_id.namespace));
+        return no(
+            "NotAllowedByListeners",
+            format!(
+                "no listener of Gateway {} allows HTTPRoutes from namespace {}",
+                g.id, route_id.namespace
+            ),
+        );
     }
     let mut any = false;
     for li in allowed {
         let l = &mut g.listeners[li];
-        let Some(hosts) = route_hostnames_on_listener(l.spec.hostname.as_deref(), hostnames) else { continue };
+        let Some(hosts) = route_hostnames_on_listener(l.spec.hostname.as_deref(), hostnames) else {
+            continue;
+        };
         any = true;
         // A route selecting one listener through two parentRefs attaches (and serves) once.
         if attached.insert((gi, li)) {
@@ -179,9 +258,21 @@ fn attach(
         }
     }
     if !any {
-        return no("NoMatchingListenerHostname", format!("no hostname of the route intersects a listener hostname of Gateway {}", g.id));
+        return no(
+            "NoMatchingListenerHostname",
+            format!(
+                "no hostname of the route intersects a listener hostname of Gateway {}",
+                g.id
+            ),
+        );
     }
-    Condition::new("Accepted", true, "Accepted", "Route is accepted", generation)
+    Condition::new(
+        "Accepted",
+        true,
+        "Accepted",
+        "Route is accepted",
+        generation,
+    )
 }
 
 fn build_rule(
@@ -206,7 +297,10 @@ fn build_rule(
             Err(u) => {
                 let reason = u.message.clone();
                 unresolved.push(u);
-                BackendTarget::Invalid { status: 500, reason }
+                BackendTarget::Invalid {
+                    status: 500,
+                    reason,
+                }
             }
         };
         let bfilters = match &b.filters {
@@ -219,23 +313,36 @@ fn build_rule(
             }
         };
         let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-        backends.push(WeightedBackend { weight, target, filters: bfilters });
+        backends.push(WeightedBackend {
+            weight,
+            target,
+            filters: bfilters,
+        });
     }
     let default_match = [HttpRouteRulesMatches::default()];
     let matches = match rule.matches.as_deref() {
         None | Some([]) => &default_match[..],
         Some(m) => m,
     };
-    Ok(RuleModel { matches: matches.iter().map(convert_match).collect(), filters, backends, name: rule.name.clone() })
+    Ok(RuleModel {
+        matches: matches.iter().map(convert_match).collect(),
+        filters,
+        backends,
+        name: rule.name.clone(),
+    })
 }
 
-fn convert_match(m: &HttpRouteRulesMatches) -> (RouteMatch, (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>)) {
+fn convert_match(m: &HttpRouteRulesMatches) -> (RouteMatch, MatchRank) {
     let (path, kind, len) = match &m.path {
         None => (PathMatch::Prefix("/".into()), 2, 1),
         Some(p) => {
             let v = p.value.clone().unwrap_or_else(|| "/".into());
             let len = v.len();
-            match p.r#type.clone().unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix) {
+            match p
+                .r#type
+                .clone()
+                .unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix)
+            {
                 HttpRouteRulesMatchesPathType::Exact => (PathMatch::Exact(v), 0, len),
                 HttpRouteRulesMatchesPathType::RegularExpression => (PathMatch::Regex(v), 1, len),
                 HttpRouteRulesMatchesPathType::PathPrefix => {
@@ -253,7 +360,9 @@ fn convert_match(m: &HttpRouteRulesMatches) -> (RouteMatch, (u8, Reverse<usize>,
         .map(|h| ValueMatch {
             name: h.name.to_ascii_lowercase(),
             value: match h.r#type {
-                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => StringMatch::Regex(h.value.clone()),
+                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => {
+                    StringMatch::Regex(h.value.clone())
+                }
                 _ => StringMatch::Exact(h.value.clone()),
             },
         })
@@ -265,40 +374,88 @@ fn convert_match(m: &HttpRouteRulesMatches) -> (RouteMatch, (u8, Reverse<usize>,
         .map(|q| ValueMatch {
             name: q.name.clone(),
             value: match q.r#type {
-                Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => StringMatch::Regex(q.value.clone()),
+                Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => {
+                    StringMatch::Regex(q.value.clone())
+                }
                 _ => StringMatch::Exact(q.value.clone()),
             },
         })
         .collect();
-    let method = m.method.as_ref().map(|m| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
-    let key = (kind, Reverse(len), if method.is_some() { 0 } else { 1 }, Reverse(headers.len()), Reverse(query_params.len()));
-    (RouteMatch { path, method, headers, query_params }, key)
+    let method = m.method.as_ref().map(|m| {
+        serde_json::to_value(m)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    });
+    let key = (
+        kind,
+        Reverse(len),
+        if method.is_some() { 0 } else { 1 },
+        Reverse(headers.len()),
+        Reverse(query_params.len()),
+    );
+    (
+        RouteMatch {
+            path,
+            method,
+            headers,
+            query_params,
+        },
+        key,
+    )
 }
 
 /// Converts Gateway API filters; an unsupported filter drops the rule (with this reason).
 fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, String> {
-    let header_mod = |set: Vec<(String, String)>, add: Vec<(String, String)>, remove: Vec<String>| HeaderModifier { set, add, remove };
+    let header_mod = |set: Vec<(String, String)>,
+                      add: Vec<(String, String)>,
+                      remove: Vec<String>| HeaderModifier { set, add, remove };
     filters
         .iter()
         .map(|f| match f.r#type {
             FT::RequestHeaderModifier => {
-                let m = f.request_header_modifier.as_ref().ok_or("requestHeaderModifier is missing")?;
+                let m = f
+                    .request_header_modifier
+                    .as_ref()
+                    .ok_or("requestHeaderModifier is missing")?;
                 Ok(Filter::RequestHeaders(header_mod(
-                    m.set.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
-                    m.add.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.set
+                        .iter()
+                        .flatten()
+                        .map(|h| (h.name.clone(), h.value.clone()))
+                        .collect(),
+                    m.add
+                        .iter()
+                        .flatten()
+                        .map(|h| (h.name.clone(), h.value.clone()))
+                        .collect(),
                     m.remove.clone().unwrap_or_default(),
                 )))
             }
             FT::ResponseHeaderModifier => {
-                let m = f.response_header_modifier.as_ref().ok_or("responseHeaderModifier is missing")?;
+                let m = f
+                    .response_header_modifier
+                    .as_ref()
+                    .ok_or("responseHeaderModifier is missing")?;
                 Ok(Filter::ResponseHeaders(header_mod(
-                    m.set.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
-                    m.add.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect(),
+                    m.set
+                        .iter()
+                        .flatten()
+                        .map(|h| (h.name.clone(), h.value.clone()))
+                        .collect(),
+                    m.add
+                        .iter()
+                        .flatten()
+                        .map(|h| (h.name.clone(), h.value.clone()))
+                        .collect(),
                     m.remove.clone().unwrap_or_default(),
                 )))
             }
             FT::RequestRedirect => {
-                let r = f.request_redirect.as_ref().ok_or("requestRedirect is missing")?;
+                let r = f
+                    .request_redirect
+                    .as_ref()
+                    .ok_or("requestRedirect is missing")?;
                 use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
                 use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectScheme as S;
                 Ok(Filter::Redirect(Redirect {
@@ -310,9 +467,14 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
                     port: r.port.and_then(|p| u16::try_from(p).ok()),
                     path: r.path.as_ref().and_then(|p| match p.r#type {
                         P::ReplaceFullPath => p.replace_full_path.clone().map(PathRewrite::Full),
-                        P::ReplacePrefixMatch => p.replace_prefix_match.clone().map(PathRewrite::Prefix),
+                        P::ReplacePrefixMatch => {
+                            p.replace_prefix_match.clone().map(PathRewrite::Prefix)
+                        }
                     }),
-                    status: r.status_code.and_then(|c| u16::try_from(c).ok()).unwrap_or(302),
+                    status: r
+                        .status_code
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(302),
                 }))
             }
             FT::UrlRewrite => {
@@ -322,7 +484,9 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
                     hostname: r.hostname.clone(),
                     path: r.path.as_ref().and_then(|p| match p.r#type {
                         P::ReplaceFullPath => p.replace_full_path.clone().map(PathRewrite::Full),
-                        P::ReplacePrefixMatch => p.replace_prefix_match.clone().map(PathRewrite::Prefix),
+                        P::ReplacePrefixMatch => {
+                            p.replace_prefix_match.clone().map(PathRewrite::Prefix)
+                        }
                     }),
                 }))
             }

@@ -44,14 +44,19 @@ pub(crate) struct LabelSelector {
 
 impl LabelSelector {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-            && self.match_expressions.iter().all(|(k, op, vals)| match op.as_str() {
-                "In" => labels.get(k).is_some_and(|v| vals.contains(v)),
-                "NotIn" => labels.get(k).is_none_or(|v| !vals.contains(v)),
-                "Exists" => labels.contains_key(k),
-                "DoesNotExist" => !labels.contains_key(k),
-                _ => false,
-            })
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self
+                .match_expressions
+                .iter()
+                .all(|(k, op, vals)| match op.as_str() {
+                    "In" => labels.get(k).is_some_and(|v| vals.contains(v)),
+                    "NotIn" => labels.get(k).is_none_or(|v| !vals.contains(v)),
+                    "Exists" => labels.contains_key(k),
+                    "DoesNotExist" => !labels.contains_key(k),
+                    _ => false,
+                })
     }
 }
 
@@ -84,8 +89,15 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
     }
     let (listeners, gateway_statuses) = assemble(&gateways, listener_routes);
     Translation {
-        config: ProxyConfig { listeners, clusters },
-        statuses: Statuses { gateway_classes: class_statuses, gateways: gateway_statuses, http_routes: route_statuses },
+        config: ProxyConfig {
+            listeners,
+            clusters,
+        },
+        statuses: Statuses {
+            gateway_classes: class_statuses,
+            gateways: gateway_statuses,
+            http_routes: route_statuses,
+        },
     }
 }
 
@@ -110,7 +122,10 @@ fn assemble(
                     .into_iter()
                     .map(|(hostname, mut rs)| {
                         rs.sort_by(|a, b| a.0.cmp(&b.0));
-                        VirtualHost { hostname, routes: rs.into_iter().map(|(_, r)| r).collect() }
+                        VirtualHost {
+                            hostname,
+                            routes: rs.into_iter().map(|(_, r)| r).collect(),
+                        }
                     })
                     .collect();
                 let host = ListenerHost {
@@ -120,7 +135,9 @@ fn assemble(
                     certificates: l.certificates.clone(),
                 };
                 for ip in &g.addresses {
-                    let Ok(port) = u16::try_from(l.spec.port) else { continue };
+                    let Ok(port) = u16::try_from(l.spec.port) else {
+                        continue;
+                    };
                     let addr = SocketAddr::new(*ip, port);
                     let socket = sockets.entry(addr).or_insert_with(|| Listener {
                         address: addr,
@@ -129,16 +146,48 @@ fn assemble(
                     });
                     // Another Gateway on this address uses the port with another protocol.
                     if socket.protocol != l.protocol {
-                        let msg = format!("{addr} is served with protocol {:?} by listener {}", socket.protocol, socket.hosts.first().map_or("?", |h| h.name.as_str()));
-                        set(&mut conditions, Condition::new("Conflicted", true, "ProtocolConflict", msg.clone(), generation));
-                        set(&mut conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
+                        let msg = format!(
+                            "{addr} is served with protocol {:?} by listener {}",
+                            socket.protocol,
+                            socket.hosts.first().map_or("?", |h| h.name.as_str())
+                        );
+                        set(
+                            &mut conditions,
+                            Condition::new(
+                                "Conflicted",
+                                true,
+                                "ProtocolConflict",
+                                msg.clone(),
+                                generation,
+                            ),
+                        );
+                        set(
+                            &mut conditions,
+                            Condition::new("Programmed", false, "Invalid", msg, generation),
+                        );
                         continue;
                     }
                     // Another Gateway sharing this address already serves this hostname.
                     if let Some(other) = socket.hosts.iter().find(|h| h.hostname == host.hostname) {
-                        let msg = format!("{addr} hostname {} is already served by listener {}", host.hostname.as_deref().unwrap_or("(any)"), other.name);
-                        set(&mut conditions, Condition::new("Conflicted", true, "HostnameConflict", msg.clone(), generation));
-                        set(&mut conditions, Condition::new("Programmed", false, "Invalid", msg, generation));
+                        let msg = format!(
+                            "{addr} hostname {} is already served by listener {}",
+                            host.hostname.as_deref().unwrap_or("(any)"),
+                            other.name
+                        );
+                        set(
+                            &mut conditions,
+                            Condition::new(
+                                "Conflicted",
+                                true,
+                                "HostnameConflict",
+                                msg.clone(),
+                                generation,
+                            ),
+                        );
+                        set(
+                            &mut conditions,
+                            Condition::new("Programmed", false, "Invalid", msg, generation),
+                        );
                         continue;
                     }
                     socket.hosts.push(host.clone());
@@ -149,10 +198,19 @@ fn assemble(
                     .clone()
                     .or_else(|| g.address_problem.clone())
                     .unwrap_or(("Invalid", "Gateway is not served".into()));
-                let reason = if reason == "AddressNotAssigned" { "Pending" } else { "Invalid" };
-                set(&mut conditions, Condition::new("Programmed", false, reason, msg, generation));
+                let reason = if reason == "AddressNotAssigned" {
+                    "Pending"
+                } else {
+                    "Invalid"
+                };
+                set(
+                    &mut conditions,
+                    Condition::new("Programmed", false, reason, msg, generation),
+                );
             }
-            any_serving |= conditions.iter().any(|c| c.type_ == "Programmed" && c.is_true());
+            any_serving |= conditions
+                .iter()
+                .any(|c| c.type_ == "Programmed" && c.is_true());
             listener_statuses.push(ListenerStatus {
                 name: l.spec.name.clone(),
                 supported_kinds: l.supported_kinds.clone(),
@@ -160,22 +218,79 @@ fn assemble(
                 conditions,
             });
         }
-        let valid = g.listeners.iter().filter(|l| l.conditions.iter().all(|c| c.type_ != "Accepted" || c.is_true())).count();
+        let valid = g
+            .listeners
+            .iter()
+            .filter(|l| {
+                l.conditions
+                    .iter()
+                    .all(|c| c.type_ != "Accepted" || c.is_true())
+            })
+            .count();
         let accepted = match &g.rejected {
-            Some((reason, msg)) => Condition::new("Accepted", false, reason, msg.clone(), generation),
-            None if valid == g.listeners.len() => Condition::new("Accepted", true, "Accepted", "Gateway is accepted", generation),
-            None if valid > 0 => Condition::new("Accepted", true, "ListenersNotValid", format!("{} of {} listeners are not valid", g.listeners.len() - valid, g.listeners.len()), generation),
-            None => Condition::new("Accepted", false, "ListenersNotValid", "no listener is valid", generation),
+            Some((reason, msg)) => {
+                Condition::new("Accepted", false, reason, msg.clone(), generation)
+            }
+            None if valid == g.listeners.len() => Condition::new(
+                "Accepted",
+                true,
+                "Accepted",
+                "Gateway is accepted",
+                generation,
+            ),
+            None if valid > 0 => Condition::new(
+                "Accepted",
+                true,
+                "ListenersNotValid",
+                format!(
+                    "{} of {} listeners are not valid",
+                    g.listeners.len() - valid,
+                    g.listeners.len()
+                ),
+                generation,
+            ),
+            None => Condition::new(
+                "Accepted",
+                false,
+                "ListenersNotValid",
+                "no listener is valid",
+                generation,
+            ),
         };
         let programmed = match (&g.address_problem, any_serving) {
-            (Some(("AddressNotAssigned", msg)), _) => Condition::new("Programmed", false, "AddressNotAssigned", msg.clone(), generation),
-            (_, true) => Condition::new("Programmed", true, "Programmed", "Gateway is programmed", generation),
-            (_, false) => Condition::new("Programmed", false, "Invalid", "no listener is programmed", generation),
+            (Some(("AddressNotAssigned", msg)), _) => Condition::new(
+                "Programmed",
+                false,
+                "AddressNotAssigned",
+                msg.clone(),
+                generation,
+            ),
+            (_, true) => Condition::new(
+                "Programmed",
+                true,
+                "Programmed",
+                "Gateway is programmed",
+                generation,
+            ),
+            (_, false) => Condition::new(
+                "Programmed",
+                false,
+                "Invalid",
+                "no listener is programmed",
+                generation,
+            ),
         };
         statuses.insert(
             g.id.clone(),
             GatewayStatus {
-                addresses: g.addresses.iter().map(|ip| GatewayAddress { type_: "IPAddress".into(), value: ip.to_string() }).collect(),
+                addresses: g
+                    .addresses
+                    .iter()
+                    .map(|ip| GatewayAddress {
+                        type_: "IPAddress".into(),
+                        value: ip.to_string(),
+                    })
+                    .collect(),
                 conditions: vec![accepted, programmed],
                 listeners: listener_statuses,
             },

@@ -1540,7 +1540,10 @@ fn same_namespace_backend_resolves_with_named_port_mapping() {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     };
-    assert_eq!(eps("default/web:80"), ["198.18.0.1:8080", "198.18.0.2:8080"]);
+    assert_eq!(
+        eps("default/web:80"),
+        ["198.18.0.1:8080", "198.18.0.2:8080"]
+    );
     // Port `admin` is in both slices.
     assert_eq!(
         eps("default/web:9000"),

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::object::{Kind, Object, ObjectKey};
 use crate::snapshot::Snapshot;
 use crate::validate::validate;
-use crate::yaml::{parse_documents, Document};
+use crate::yaml::{Document, parse_documents};
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,7 +82,11 @@ pub struct ManifestDir {
 
 impl ManifestDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ManifestDir { root: root.into(), files: BTreeMap::new(), history: HashMap::new() }
+        ManifestDir {
+            root: root.into(),
+            files: BTreeMap::new(),
+            history: HashMap::new(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -98,7 +102,9 @@ impl ManifestDir {
         let mut files = BTreeMap::new();
         for path in paths {
             // A file removed between listing and reading is simply gone.
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let hash = content_hash(&text);
             let entry = match self.files.remove(&path) {
                 Some(e) if e.hash == hash => e,
@@ -195,7 +201,11 @@ fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
 
 /// Parses one file into objects (with their document's line) and diagnostics.
 fn parse_file(path: &Path, text: &str, hash: u64) -> FileEntry {
-    let mut entry = FileEntry { hash, objects: Vec::new(), diagnostics: Vec::new() };
+    let mut entry = FileEntry {
+        hash,
+        objects: Vec::new(),
+        diagnostics: Vec::new(),
+    };
     let docs = match parse_documents(text) {
         Ok(d) => d,
         Err(e) => {
@@ -206,7 +216,10 @@ fn parse_file(path: &Path, text: &str, hash: u64) -> FileEntry {
                 kind: None,
                 object: None,
                 field: None,
-                reason: format!("YAML syntax error: {}; the whole file is left out", e.message),
+                reason: format!(
+                    "YAML syntax error: {}; the whole file is left out",
+                    e.message
+                ),
             });
             return entry;
         }
@@ -223,6 +236,8 @@ fn parse_file(path: &Path, text: &str, hash: u64) -> FileEntry {
     entry
 }
 
+// A Diagnostic is built at most once per refused document; its size does not matter.
+#[allow(clippy::result_large_err)]
 fn decode_document(doc: Document) -> Result<(Object, usize), Diagnostic> {
     let mut diag = Diagnostic {
         severity: Severity::Error,
@@ -241,15 +256,27 @@ fn decode_document(doc: Document) -> Result<(Object, usize), Diagnostic> {
     let kind_name = map.get("kind").and_then(Value::as_str).unwrap_or("");
     diag.kind = Some(kind_name.to_owned()).filter(|k| !k.is_empty());
     let meta = map.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("");
-    let ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str);
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let ns = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
     diag.object = Some(match ns {
         Some(ns) => format!("{ns}/{name}"),
         None => name.to_owned(),
     });
     if api_version.is_empty() || kind_name.is_empty() {
         diag.reason = "apiVersion and kind are required".into();
-        diag.field = Some(if api_version.is_empty() { "apiVersion" } else { "kind" }.into());
+        diag.field = Some(
+            if api_version.is_empty() {
+                "apiVersion"
+            } else {
+                "kind"
+            }
+            .into(),
+        );
         return Err(diag);
     }
     let Some(kind) = Kind::from_type(api_version, kind_name) else {
@@ -277,7 +304,13 @@ fn decode_document(doc: Document) -> Result<(Object, usize), Diagnostic> {
         diag.field = Some(first.field.clone());
         diag.reason = errors
             .iter()
-            .map(|e| if e.field == first.field { e.reason.clone() } else { format!("{}: {}", e.field, e.reason) })
+            .map(|e| {
+                if e.field == first.field {
+                    e.reason.clone()
+                } else {
+                    format!("{}: {}", e.field, e.reason)
+                }
+            })
             .collect::<Vec<_>>()
             .join("; ");
         return Err(diag);
@@ -304,7 +337,10 @@ mod tests {
         assert_eq!(diags.len(), 1);
         let d = &diags[0];
         assert_eq!(d.line, 10);
-        assert_eq!(d.field.as_deref(), Some("spec.rules[0].matches[0].path.value"));
+        assert_eq!(
+            d.field.as_deref(),
+            Some("spec.rules[0].matches[0].path.value")
+        );
         assert_eq!(d.object.as_deref(), Some("default/r"));
         assert!(d.reason.contains("start with '/'"), "{d}");
     }
@@ -314,13 +350,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.yaml", "kind: [unclosed\n");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        write(&dir.path().join("sub"), "b.yml", &ROUTE.replace("PATH", "/ok"));
-        write(dir.path(), "c.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n");
+        write(
+            &dir.path().join("sub"),
+            "b.yml",
+            &ROUTE.replace("PATH", "/ok"),
+        );
+        write(
+            dir.path(),
+            "c.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n",
+        );
         let (snap, diags) = ManifestDir::new(dir.path()).load().unwrap();
         assert_eq!(snap.http_routes.len(), 1);
         assert_eq!(diags.len(), 2);
-        assert!(diags.iter().any(|d| d.severity == Severity::Error && d.reason.contains("YAML syntax")));
-        assert!(diags.iter().any(|d| d.severity == Severity::Warning && d.kind.as_deref() == Some("Pod")));
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.severity == Severity::Error && d.reason.contains("YAML syntax"))
+        );
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.severity == Severity::Warning && d.kind.as_deref() == Some("Pod"))
+        );
     }
 
     #[test]
@@ -330,10 +382,22 @@ mod tests {
         let mut md = ManifestDir::new(dir.path());
         let generation = |md: &mut ManifestDir| {
             let (s, _) = md.load().unwrap();
-            s.http_routes.values().next().unwrap().metadata.generation.unwrap()
+            s.http_routes
+                .values()
+                .next()
+                .unwrap()
+                .metadata
+                .generation
+                .unwrap()
         };
         assert_eq!(generation(&mut md), 1);
-        write(dir.path(), "r.yaml", &ROUTE.replace("PATH", "/a").replace("name: r", "name: r\n  labels: {a: b}"));
+        write(
+            dir.path(),
+            "r.yaml",
+            &ROUTE
+                .replace("PATH", "/a")
+                .replace("name: r", "name: r\n  labels: {a: b}"),
+        );
         assert_eq!(generation(&mut md), 1);
         write(dir.path(), "r.yaml", &ROUTE.replace("PATH", "/b"));
         assert_eq!(generation(&mut md), 2);

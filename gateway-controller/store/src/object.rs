@@ -96,7 +96,10 @@ pub struct NsName {
 
 impl NsName {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        NsName { namespace: namespace.into(), name: name.into() }
+        NsName {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 
     pub fn of(meta: &ObjectMeta) -> Self {
@@ -227,7 +230,10 @@ impl Object {
     }
 
     pub fn key(&self) -> ObjectKey {
-        ObjectKey { kind: self.kind(), id: NsName::of(self.meta()) }
+        ObjectKey {
+            kind: self.kind(),
+            id: NsName::of(self.meta()),
+        }
     }
 
     /// The part of the object whose change bumps `metadata.generation`: everything but

@@ -24,7 +24,10 @@ pub struct FieldError {
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), reason: reason.into() }
+    FieldError {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 static DNS_LABEL: LazyLock<Regex> =
@@ -34,8 +37,7 @@ static DNS_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Gateway API `Hostname`: lower-case DNS name, optionally with a leading `*.` label.
 static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .unwrap()
+    Regex::new(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").unwrap()
 });
 static HEADER_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$").unwrap());
@@ -63,7 +65,12 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
             }
         }
         Object::Service(svc) => {
-            for (i, p) in svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).enumerate() {
+            for (i, p) in svc
+                .spec
+                .iter()
+                .flat_map(|s| s.ports.iter().flatten())
+                .enumerate()
+            {
                 check_port(&mut errs, &format!("spec.ports[{i}].port"), p.port);
             }
         }
@@ -78,13 +85,18 @@ fn validate_meta(obj: &Object, errs: &mut Vec<FieldError>) {
         None | Some("") => errs.push(err("metadata.name", "is required")),
         Some(n) if n.len() > 253 || !DNS_SUBDOMAIN.is_match(n) => errs.push(err(
             "metadata.name",
-            format!("{n:?} is not a valid name: lower-case RFC 1123 subdomain, at most 253 characters"),
+            format!(
+                "{n:?} is not a valid name: lower-case RFC 1123 subdomain, at most 253 characters"
+            ),
         )),
         _ => {}
     }
     if let Some(ns) = meta.namespace.as_deref() {
         if !obj.kind().namespaced() {
-            errs.push(err("metadata.namespace", format!("{} is cluster-scoped", obj.kind())));
+            errs.push(err(
+                "metadata.namespace",
+                format!("{} is cluster-scoped", obj.kind()),
+            ));
         } else if ns.len() > 63 || !DNS_LABEL.is_match(ns) {
             errs.push(err(
                 "metadata.namespace",
@@ -107,7 +119,10 @@ fn check_hostname(errs: &mut Vec<FieldError>, field: &str, h: &str) {
             format!("{h:?} is not a valid hostname: lower-case DNS name, optionally starting with \"*.\", no port, no IP"),
         ));
     } else if h.parse::<std::net::IpAddr>().is_ok() {
-        errs.push(err(field, format!("{h:?} is an IP address; a hostname is required")));
+        errs.push(err(
+            field,
+            format!("{h:?} is an IP address; a hostname is required"),
+        ));
     }
 }
 
@@ -120,7 +135,10 @@ fn check_section_name(errs: &mut Vec<FieldError>, field: &str, n: &str) {
 fn validate_gateway(gw: &Gateway, errs: &mut Vec<FieldError>) {
     let listeners = &gw.spec.listeners;
     if listeners.is_empty() || listeners.len() > 64 {
-        errs.push(err("spec.listeners", "must hold between 1 and 64 listeners"));
+        errs.push(err(
+            "spec.listeners",
+            "must hold between 1 and 64 listeners",
+        ));
     }
     let mut names = HashSet::new();
     let mut combos = HashSet::new();
@@ -128,16 +146,28 @@ fn validate_gateway(gw: &Gateway, errs: &mut Vec<FieldError>) {
         let f = format!("spec.listeners[{i}]");
         check_section_name(errs, &format!("{f}.name"), &l.name);
         if !names.insert(l.name.as_str()) {
-            errs.push(err(format!("{f}.name"), format!("listener name {:?} must be unique within the Gateway", l.name)));
+            errs.push(err(
+                format!("{f}.name"),
+                format!(
+                    "listener name {:?} must be unique within the Gateway",
+                    l.name
+                ),
+            ));
         }
         check_port(errs, &format!("{f}.port"), l.port);
         if !PROTOCOL.is_match(&l.protocol) || l.protocol.len() > 255 {
-            errs.push(err(format!("{f}.protocol"), format!("{:?} is not a valid protocol", l.protocol)));
+            errs.push(err(
+                format!("{f}.protocol"),
+                format!("{:?} is not a valid protocol", l.protocol),
+            ));
         }
         if let Some(h) = &l.hostname {
             check_hostname(errs, &format!("{f}.hostname"), h);
             if matches!(l.protocol.as_str(), "TCP" | "UDP") {
-                errs.push(err(format!("{f}.hostname"), "hostname must not be specified for protocols ['TCP', 'UDP']"));
+                errs.push(err(
+                    format!("{f}.hostname"),
+                    "hostname must not be specified for protocols ['TCP', 'UDP']",
+                ));
             }
         }
         match (l.protocol.as_str(), &l.tls) {
@@ -145,13 +175,20 @@ fn validate_gateway(gw: &Gateway, errs: &mut Vec<FieldError>) {
                 format!("{f}.tls"),
                 "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']",
             )),
-            ("HTTPS", None) => errs.push(err(format!("{f}.tls"), "tls must be specified for protocol HTTPS")),
+            ("HTTPS", None) => errs.push(err(
+                format!("{f}.tls"),
+                "tls must be specified for protocol HTTPS",
+            )),
             _ => {}
         }
-        let key = (l.port, l.protocol.as_str(), l.hostname.as_deref().unwrap_or(""));
+        let key = (
+            l.port,
+            l.protocol.as_str(),
+            l.hostname.as_deref().unwrap_or(""),
+        );
         if !combos.insert(key) {
             errs.push(err(
-                format!("{f}"),
+                f.to_string(),
                 "combination of port, protocol and hostname must be unique for each listener",
             ));
         }
@@ -199,7 +236,10 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
         if let Some(n) = &rule.name {
             check_section_name(errs, &format!("{rf}.name"), n);
             if !rule_names.insert(n.as_str()) {
-                errs.push(err(format!("{rf}.name"), "rule name must be unique within the route"));
+                errs.push(err(
+                    format!("{rf}.name"),
+                    "rule name must be unique within the route",
+                ));
             }
         }
         let matches = rule.matches.as_deref().unwrap_or_default();
@@ -210,19 +250,30 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
         for (mi, m) in matches.iter().enumerate() {
             let mf = format!("{rf}.matches[{mi}]");
             if let Some(p) = &m.path {
-                let ty = p.r#type.clone().unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix);
+                let ty = p
+                    .r#type
+                    .clone()
+                    .unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix);
                 let v = p.value.as_deref().unwrap_or("/");
                 match ty {
                     HttpRouteRulesMatchesPathType::RegularExpression => {
                         if let Err(e) = Regex::new(v) {
-                            errs.push(err(format!("{mf}.path.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
+                            errs.push(err(
+                                format!("{mf}.path.value"),
+                                format!(
+                                    "regular expression does not compile: {}",
+                                    first_line(&e.to_string())
+                                ),
+                            ));
                         }
                     }
                     HttpRouteRulesMatchesPathType::PathPrefix => {
                         has_prefix_match = true;
                         check_abs_path(errs, &format!("{mf}.path.value"), v);
                     }
-                    HttpRouteRulesMatchesPathType::Exact => check_abs_path(errs, &format!("{mf}.path.value"), v),
+                    HttpRouteRulesMatchesPathType::Exact => {
+                        check_abs_path(errs, &format!("{mf}.path.value"), v)
+                    }
                 }
             } else {
                 has_prefix_match = true;
@@ -231,60 +282,83 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
             for (hi, h) in m.headers.iter().flatten().enumerate() {
                 let hf = format!("{mf}.headers[{hi}]");
                 if !HEADER_NAME.is_match(&h.name) {
-                    errs.push(err(format!("{hf}.name"), format!("{:?} is not a valid header name", h.name)));
+                    errs.push(err(
+                        format!("{hf}.name"),
+                        format!("{:?} is not a valid header name", h.name),
+                    ));
                 }
                 if !seen.insert(h.name.to_ascii_lowercase()) {
-                    errs.push(err(format!("{hf}.name"), "header match names must be unique (case-insensitive)"));
+                    errs.push(err(
+                        format!("{hf}.name"),
+                        "header match names must be unique (case-insensitive)",
+                    ));
                 }
-                if matches!(h.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesHeadersType::RegularExpression)) {
-                    if let Err(e) = Regex::new(&h.value) {
+                if matches!(h.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesHeadersType::RegularExpression))
+                    && let Err(e) = Regex::new(&h.value) {
                         errs.push(err(format!("{hf}.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
                     }
-                }
             }
             let mut seen = HashSet::new();
             for (qi, q) in m.query_params.iter().flatten().enumerate() {
                 let qf = format!("{mf}.queryParams[{qi}]");
                 if !seen.insert(q.name.as_str()) {
-                    errs.push(err(format!("{qf}.name"), "query parameter match names must be unique"));
+                    errs.push(err(
+                        format!("{qf}.name"),
+                        "query parameter match names must be unique",
+                    ));
                 }
-                if matches!(q.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesQueryParamsType::RegularExpression)) {
-                    if let Err(e) = Regex::new(&q.value) {
+                if matches!(q.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesQueryParamsType::RegularExpression))
+                    && let Err(e) = Regex::new(&q.value) {
                         errs.push(err(format!("{qf}.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
                     }
-                }
             }
         }
         let filters = rule.filters.as_deref().unwrap_or_default();
         validate_filters(errs, &format!("{rf}.filters"), filters, has_prefix_match);
         for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
             let bf = format!("{rf}.backendRefs[{bi}]");
-            if let Some(w) = b.weight {
-                if !(0..=1_000_000).contains(&w) {
-                    errs.push(err(format!("{bf}.weight"), format!("{w} is out of range 0-1000000")));
-                }
+            if let Some(w) = b.weight
+                && !(0..=1_000_000).contains(&w)
+            {
+                errs.push(err(
+                    format!("{bf}.weight"),
+                    format!("{w} is out of range 0-1000000"),
+                ));
             }
             let is_service = b.group.as_deref().unwrap_or("").is_empty()
                 && b.kind.as_deref().unwrap_or("Service") == "Service";
             match b.port {
                 Some(p) => check_port(errs, &format!("{bf}.port"), p),
-                None if is_service => errs.push(err(format!("{bf}.port"), "port is required when kind is Service")),
+                None if is_service => errs.push(err(
+                    format!("{bf}.port"),
+                    "port is required when kind is Service",
+                )),
                 None => {}
             }
             if let Some(fs) = &b.filters {
                 // Backend filters have the same schema as rule filters.
-                match serde_json::to_value(fs).and_then(serde_json::from_value::<Vec<HttpRouteRulesFilters>>) {
-                    Ok(fs) => validate_filters(errs, &format!("{bf}.filters"), &fs, has_prefix_match),
+                match serde_json::to_value(fs)
+                    .and_then(serde_json::from_value::<Vec<HttpRouteRulesFilters>>)
+                {
+                    Ok(fs) => {
+                        validate_filters(errs, &format!("{bf}.filters"), &fs, has_prefix_match)
+                    }
                     Err(e) => errs.push(err(format!("{bf}.filters"), e.to_string())),
                 }
             }
         }
         if let Some(t) = &rule.timeouts {
-            for (name, v) in [("request", &t.request), ("backendRequest", &t.backend_request)] {
-                if let Some(v) = v {
-                    if !DURATION.is_match(v) {
-                        errs.push(err(format!("{rf}.timeouts.{name}"), format!("{v:?} is not a Gateway API duration (e.g. 10s, 500ms, 1m30s)")));
-                    }
+            for (name, v) in [
+                ("request", &t.request),
+                ("backendRequest", &t.backend_request),
+            ] {
+                if let Some(v) = v
+                    && !DURATION.is_match(v)
+                {
+                    errs.push(err(
+                        format!("{rf}.timeouts.{name}"),
+                        format!("{v:?} is not a Gateway API duration (e.g. 10s, 500ms, 1m30s)"),
+                    ));
                 }
             }
         }
@@ -317,13 +391,26 @@ fn check_abs_path(errs: &mut Vec<FieldError>, field: &str, v: &str) {
     errs.push(err(field, format!("{v:?} {reason}")));
 }
 
-fn validate_filters(errs: &mut Vec<FieldError>, field: &str, filters: &[HttpRouteRulesFilters], has_prefix_match: bool) {
+fn validate_filters(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    filters: &[HttpRouteRulesFilters],
+    has_prefix_match: bool,
+) {
     use HttpRouteRulesFiltersType as T;
     let count = |t: T| filters.iter().filter(|f| f.r#type == t).count();
     if count(T::RequestRedirect) > 0 && count(T::UrlRewrite) > 0 {
-        errs.push(err(field, "may specify either a RequestRedirect or a URLRewrite filter, not both"));
+        errs.push(err(
+            field,
+            "may specify either a RequestRedirect or a URLRewrite filter, not both",
+        ));
     }
-    for t in [T::RequestHeaderModifier, T::ResponseHeaderModifier, T::RequestRedirect, T::UrlRewrite] {
+    for t in [
+        T::RequestHeaderModifier,
+        T::ResponseHeaderModifier,
+        T::RequestRedirect,
+        T::UrlRewrite,
+    ] {
         if count(t.clone()) > 1 {
             errs.push(err(field, format!("{t:?} filter cannot be repeated")));
         }
@@ -331,10 +418,26 @@ fn validate_filters(errs: &mut Vec<FieldError>, field: &str, filters: &[HttpRout
     for (i, f) in filters.iter().enumerate() {
         let ff = format!("{field}[{i}]");
         let present = [
-            (T::RequestHeaderModifier, f.request_header_modifier.is_some(), "requestHeaderModifier"),
-            (T::ResponseHeaderModifier, f.response_header_modifier.is_some(), "responseHeaderModifier"),
-            (T::RequestMirror, f.request_mirror.is_some(), "requestMirror"),
-            (T::RequestRedirect, f.request_redirect.is_some(), "requestRedirect"),
+            (
+                T::RequestHeaderModifier,
+                f.request_header_modifier.is_some(),
+                "requestHeaderModifier",
+            ),
+            (
+                T::ResponseHeaderModifier,
+                f.response_header_modifier.is_some(),
+                "responseHeaderModifier",
+            ),
+            (
+                T::RequestMirror,
+                f.request_mirror.is_some(),
+                "requestMirror",
+            ),
+            (
+                T::RequestRedirect,
+                f.request_redirect.is_some(),
+                "requestRedirect",
+            ),
             (T::UrlRewrite, f.url_rewrite.is_some(), "urlRewrite"),
             (T::ExtensionRef, f.extension_ref.is_some(), "extensionRef"),
         ];
@@ -349,10 +452,22 @@ fn validate_filters(errs: &mut Vec<FieldError>, field: &str, filters: &[HttpRout
             }
         }
         if let Some(m) = &f.request_header_modifier {
-            check_header_mod(errs, &format!("{ff}.requestHeaderModifier"), m.set.iter().flatten().map(|h| h.name.as_str()), m.add.iter().flatten().map(|h| h.name.as_str()), m.remove.iter().flatten().map(String::as_str));
+            check_header_mod(
+                errs,
+                &format!("{ff}.requestHeaderModifier"),
+                m.set.iter().flatten().map(|h| h.name.as_str()),
+                m.add.iter().flatten().map(|h| h.name.as_str()),
+                m.remove.iter().flatten().map(String::as_str),
+            );
         }
         if let Some(m) = &f.response_header_modifier {
-            check_header_mod(errs, &format!("{ff}.responseHeaderModifier"), m.set.iter().flatten().map(|h| h.name.as_str()), m.add.iter().flatten().map(|h| h.name.as_str()), m.remove.iter().flatten().map(String::as_str));
+            check_header_mod(
+                errs,
+                &format!("{ff}.responseHeaderModifier"),
+                m.set.iter().flatten().map(|h| h.name.as_str()),
+                m.add.iter().flatten().map(|h| h.name.as_str()),
+                m.remove.iter().flatten().map(String::as_str),
+            );
         }
         if let Some(r) = &f.request_redirect {
             let rf = format!("{ff}.requestRedirect");
@@ -362,14 +477,24 @@ fn validate_filters(errs: &mut Vec<FieldError>, field: &str, filters: &[HttpRout
             if let Some(p) = r.port {
                 check_port(errs, &format!("{rf}.port"), p);
             }
-            if let Some(c) = r.status_code {
-                if ![301, 302, 303, 307, 308].contains(&c) {
-                    errs.push(err(format!("{rf}.statusCode"), format!("{c} is not one of 301, 302, 303, 307, 308")));
-                }
+            if let Some(c) = r.status_code
+                && ![301, 302, 303, 307, 308].contains(&c)
+            {
+                errs.push(err(
+                    format!("{rf}.statusCode"),
+                    format!("{c} is not one of 301, 302, 303, 307, 308"),
+                ));
             }
             if let Some(p) = &r.path {
                 use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
-                check_path_modifier(errs, &format!("{rf}.path"), matches!(p.r#type, P::ReplacePrefixMatch), p.replace_full_path.as_deref(), p.replace_prefix_match.as_deref(), has_prefix_match);
+                check_path_modifier(
+                    errs,
+                    &format!("{rf}.path"),
+                    matches!(p.r#type, P::ReplacePrefixMatch),
+                    p.replace_full_path.as_deref(),
+                    p.replace_prefix_match.as_deref(),
+                    has_prefix_match,
+                );
             }
         }
         if let Some(r) = &f.url_rewrite {
@@ -379,39 +504,92 @@ fn validate_filters(errs: &mut Vec<FieldError>, field: &str, filters: &[HttpRout
             }
             if let Some(p) = &r.path {
                 use gateway_api::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
-                check_path_modifier(errs, &format!("{rf}.path"), matches!(p.r#type, P::ReplacePrefixMatch), p.replace_full_path.as_deref(), p.replace_prefix_match.as_deref(), has_prefix_match);
+                check_path_modifier(
+                    errs,
+                    &format!("{rf}.path"),
+                    matches!(p.r#type, P::ReplacePrefixMatch),
+                    p.replace_full_path.as_deref(),
+                    p.replace_prefix_match.as_deref(),
+                    has_prefix_match,
+                );
             }
         }
     }
 }
 
-fn check_path_modifier(errs: &mut Vec<FieldError>, field: &str, prefix: bool, full: Option<&str>, pre: Option<&str>, has_prefix_match: bool) {
+fn check_path_modifier(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    prefix: bool,
+    full: Option<&str>,
+    pre: Option<&str>,
+    has_prefix_match: bool,
+) {
     let (want, other, wname, oname) = if prefix {
         (pre, full, "replacePrefixMatch", "replaceFullPath")
     } else {
         (full, pre, "replaceFullPath", "replacePrefixMatch")
     };
     if other.is_some() {
-        errs.push(err(format!("{field}.{oname}"), format!("{oname} must not be set when type is {}", if prefix { "ReplacePrefixMatch" } else { "ReplaceFullPath" })));
+        errs.push(err(
+            format!("{field}.{oname}"),
+            format!(
+                "{oname} must not be set when type is {}",
+                if prefix {
+                    "ReplacePrefixMatch"
+                } else {
+                    "ReplaceFullPath"
+                }
+            ),
+        ));
     }
     match want {
-        None => errs.push(err(format!("{field}.{wname}"), format!("{wname} must be set when type is {}", if prefix { "ReplacePrefixMatch" } else { "ReplaceFullPath" }))),
+        None => errs.push(err(
+            format!("{field}.{wname}"),
+            format!(
+                "{wname} must be set when type is {}",
+                if prefix {
+                    "ReplacePrefixMatch"
+                } else {
+                    "ReplaceFullPath"
+                }
+            ),
+        )),
         Some(v) => check_abs_path(errs, &format!("{field}.{wname}"), v),
     }
     if prefix && !has_prefix_match {
-        errs.push(err(field, "ReplacePrefixMatch requires a PathPrefix match on the rule"));
+        errs.push(err(
+            field,
+            "ReplacePrefixMatch requires a PathPrefix match on the rule",
+        ));
     }
 }
 
-fn check_header_mod<'a>(errs: &mut Vec<FieldError>, field: &str, set: impl Iterator<Item = &'a str>, add: impl Iterator<Item = &'a str>, remove: impl Iterator<Item = &'a str>) {
-    for (list, names) in [("set", set.collect::<Vec<_>>()), ("add", add.collect()), ("remove", remove.collect())] {
+fn check_header_mod<'a>(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    set: impl Iterator<Item = &'a str>,
+    add: impl Iterator<Item = &'a str>,
+    remove: impl Iterator<Item = &'a str>,
+) {
+    for (list, names) in [
+        ("set", set.collect::<Vec<_>>()),
+        ("add", add.collect()),
+        ("remove", remove.collect()),
+    ] {
         let mut seen = HashSet::new();
         for (i, n) in names.iter().enumerate() {
             if !HEADER_NAME.is_match(n) {
-                errs.push(err(format!("{field}.{list}[{i}]"), format!("{n:?} is not a valid header name")));
+                errs.push(err(
+                    format!("{field}.{list}[{i}]"),
+                    format!("{n:?} is not a valid header name"),
+                ));
             }
             if !seen.insert(n.to_ascii_lowercase()) {
-                errs.push(err(format!("{field}.{list}[{i}]"), format!("header {n:?} appears twice in {list}")));
+                errs.push(err(
+                    format!("{field}.{list}[{i}]"),
+                    format!("header {n:?} appears twice in {list}"),
+                ));
             }
         }
     }

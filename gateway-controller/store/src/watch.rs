@@ -37,9 +37,15 @@ pub struct ManifestSource {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("config dir {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("watching {path}: {source}")]
-    Watch { path: PathBuf, source: notify::Error },
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
 }
 
 /// How long the directory must be quiet before a reload, and the most a reload waits.
@@ -51,8 +57,10 @@ impl ManifestSource {
     pub fn start(root: impl Into<PathBuf>) -> Result<ManifestSource, SourceError> {
         let root: PathBuf = root.into();
         let mut dir = ManifestDir::new(&root);
-        let (snapshot, diagnostics) =
-            dir.load().map_err(|source| SourceError::Io { path: root.clone(), source })?;
+        let (snapshot, diagnostics) = dir.load().map_err(|source| SourceError::Io {
+            path: root.clone(),
+            source,
+        })?;
         log_diagnostics(&diagnostics);
         let (tx, rx) = watch::channel(SourceUpdate {
             revision: 1,
@@ -62,21 +70,33 @@ impl ManifestSource {
         });
         let (ev_tx, ev_rx) = mpsc::channel::<Instant>();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if !ev.kind.is_access() {
-                    let _ = ev_tx.send(Instant::now());
-                }
+            if let Ok(ev) = res
+                && !ev.kind.is_access()
+            {
+                let _ = ev_tx.send(Instant::now());
             }
         })
-        .map_err(|source| SourceError::Watch { path: root.clone(), source })?;
+        .map_err(|source| SourceError::Watch {
+            path: root.clone(),
+            source,
+        })?;
         watcher
             .watch(&root, RecursiveMode::Recursive)
-            .map_err(|source| SourceError::Watch { path: root.clone(), source })?;
+            .map_err(|source| SourceError::Watch {
+                path: root.clone(),
+                source,
+            })?;
         std::thread::Builder::new()
             .name("weir-manifest-watch".into())
             .spawn(move || reload_loop(dir, ev_rx, tx))
-            .map_err(|source| SourceError::Io { path: root.clone(), source })?;
-        Ok(ManifestSource { rx, _watcher: watcher })
+            .map_err(|source| SourceError::Io {
+                path: root.clone(),
+                source,
+            })?;
+        Ok(ManifestSource {
+            rx,
+            _watcher: watcher,
+        })
     }
 
     pub fn subscribe(&self) -> watch::Receiver<SourceUpdate> {
@@ -84,7 +104,11 @@ impl ManifestSource {
     }
 }
 
-fn reload_loop(mut dir: ManifestDir, events: mpsc::Receiver<Instant>, tx: watch::Sender<SourceUpdate>) {
+fn reload_loop(
+    mut dir: ManifestDir,
+    events: mpsc::Receiver<Instant>,
+    tx: watch::Sender<SourceUpdate>,
+) {
     let mut revision = 1;
     // Ends when the watcher (and so the event sender) is dropped.
     while let Ok(first) = events.recv() {
@@ -111,7 +135,9 @@ fn reload_loop(mut dir: ManifestDir, events: mpsc::Receiver<Instant>, tx: watch:
                 }
             }
             // The directory itself vanished or is unreadable: keep the last good state.
-            Err(e) => tracing::error!(dir = %dir.root().display(), error = %e, "reading manifests failed; keeping the last good state"),
+            Err(e) => {
+                tracing::error!(dir = %dir.root().display(), error = %e, "reading manifests failed; keeping the last good state")
+            }
         }
     }
 }

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
+use yaml_rust2::Yaml;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-use yaml_rust2::Yaml;
 
 /// One YAML document of a file.
 #[derive(Debug, Clone)]
@@ -167,16 +167,16 @@ impl MarkedEventReceiver for Builder {
                 self.root = None;
             }
             Event::DocumentEnd => {
-                if let Some(value) = self.root.take() {
-                    if !value.is_null() {
-                        self.docs.push(Document {
-                            line: self.doc_line.max(1),
-                            value,
-                            lines: LineIndex {
-                                lines: std::mem::take(&mut self.lines),
-                            },
-                        });
-                    }
+                if let Some(value) = self.root.take()
+                    && !value.is_null()
+                {
+                    self.docs.push(Document {
+                        line: self.doc_line.max(1),
+                        value,
+                        lines: LineIndex {
+                            lines: std::mem::take(&mut self.lines),
+                        },
+                    });
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].value, serde_json::json!({"a": 1}));
         let d = &docs[1];
-        assert_eq!(d.value["spec"]["listeners"][0]["port"], Value::String("80".into()));
+        assert_eq!(
+            d.value["spec"]["listeners"][0]["port"],
+            Value::String("80".into())
+        );
         assert_eq!(d.value["spec"]["listeners"][0]["x"], Value::Bool(true));
         assert_eq!(d.lines.line_of("spec.listeners[0].port"), Some(7));
         assert_eq!(d.lines.line_of("spec.listeners[0].name"), Some(6));

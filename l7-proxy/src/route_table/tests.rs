@@ -18,7 +18,10 @@ fn wildcard_matches_one_or_more_labels_but_not_the_apex() {
 fn route(path: PathMatch) -> CompiledRoute {
     let r = config::Route {
         name: "r".into(),
-        matcher: config::RouteMatch { path, ..Default::default() },
+        matcher: config::RouteMatch {
+            path,
+            ..Default::default()
+        },
         filters: vec![],
         backends: vec![],
     };
@@ -27,7 +30,12 @@ fn route(path: PathMatch) -> CompiledRoute {
 
 fn matches(r: &CompiledRoute, path: &str) -> bool {
     let headers = HeaderMap::new();
-    r.matches(&RequestParts { method: &Method::GET, path, query: None, headers: &headers })
+    r.matches(&RequestParts {
+        method: &Method::GET,
+        path,
+        query: None,
+        headers: &headers,
+    })
 }
 
 #[test]
@@ -53,17 +61,32 @@ fn regex_path_is_a_full_match() {
 
 #[test]
 fn query_params_are_decoded_and_first_wins() {
-    assert_eq!(query_param(Some("a=1&b=x%20y&a=2"), "a").as_deref(), Some("1"));
-    assert_eq!(query_param(Some("a=1&b=x%20y"), "b").as_deref(), Some("x y"));
+    assert_eq!(
+        query_param(Some("a=1&b=x%20y&a=2"), "a").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        query_param(Some("a=1&b=x%20y"), "b").as_deref(),
+        Some("x y")
+    );
     assert_eq!(query_param(Some("a=1"), "A"), None);
 }
 
 #[test]
 fn replace_prefix_follows_the_conformance_examples() {
-    assert_eq!(replace_prefix("/prefix/one/two", "/prefix/one", "/one"), "/one/two");
-    assert_eq!(replace_prefix("/strip-prefix/three", "/strip-prefix", "/"), "/three");
+    assert_eq!(
+        replace_prefix("/prefix/one/two", "/prefix/one", "/one"),
+        "/one/two"
+    );
+    assert_eq!(
+        replace_prefix("/strip-prefix/three", "/strip-prefix", "/"),
+        "/three"
+    );
     assert_eq!(replace_prefix("/strip-prefix", "/strip-prefix", "/"), "/");
-    assert_eq!(replace_prefix("/prefix/one", "/prefix/one", "/one/"), "/one");
+    assert_eq!(
+        replace_prefix("/prefix/one", "/prefix/one", "/one/"),
+        "/one"
+    );
 }
 
 #[test]
@@ -80,7 +103,11 @@ fn weighted_pick_respects_weights_and_skips_zero() {
             }),
         );
     }
-    let wb = |n: &str, w| config::WeightedBackend { weight: w, target: BackendTarget::Cluster(n.into()), filters: vec![] };
+    let wb = |n: &str, w| config::WeightedBackend {
+        weight: w,
+        target: BackendTarget::Cluster(n.into()),
+        filters: vec![],
+    };
     let r = config::Route {
         name: "r".into(),
         matcher: Default::default(),
@@ -90,7 +117,9 @@ fn weighted_pick_respects_weights_and_skips_zero() {
     let r = compile_route(&r, &clusters).unwrap();
     let mut counts = HashMap::new();
     for _ in 0..10_000 {
-        let CompiledTarget::Cluster(c) = &r.backends.pick().unwrap().target else { panic!("invalid target") };
+        let CompiledTarget::Cluster(c) = &r.backends.pick().unwrap().target else {
+            panic!("invalid target")
+        };
         *counts.entry(c.name.to_string()).or_insert(0) += 1;
     }
     assert_eq!(counts.get("3"), None);

@@ -25,7 +25,9 @@ pub enum CertificateError {
     Expired(String),
     #[error("certificate is not valid before {0}")]
     NotYetValid(String),
-    #[error("tls.crt chain is out of order: certificate {index} is not issued by the certificate after it; put the leaf first, then each issuer")]
+    #[error(
+        "tls.crt chain is out of order: certificate {index} is not issued by the certificate after it; put the leaf first, then each issuer"
+    )]
     ChainOrder { index: usize },
 }
 
@@ -41,7 +43,11 @@ pub struct LoadedCertificate {
 
 impl LoadedCertificate {
     /// Parses a PEM chain (leaf first) and key, and checks them at `now` (Unix seconds).
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], now: i64) -> Result<LoadedCertificate, CertificateError> {
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        now: i64,
+    ) -> Result<LoadedCertificate, CertificateError> {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
             .collect::<Result<_, _>>()
             .map_err(|e| CertificateError::BadCertificate(e.to_string()))?;
@@ -54,7 +60,11 @@ impl LoadedCertificate {
         })?;
         let parsed: Vec<X509Certificate<'_>> = chain
             .iter()
-            .map(|c| X509Certificate::from_der(c).map(|(_, x)| x).map_err(|e| CertificateError::BadCertificate(e.to_string())))
+            .map(|c| {
+                X509Certificate::from_der(c)
+                    .map(|(_, x)| x)
+                    .map_err(|e| CertificateError::BadCertificate(e.to_string()))
+            })
             .collect::<Result<_, _>>()?;
         for i in 0..parsed.len().saturating_sub(1) {
             if parsed[i].issuer() != parsed[i + 1].subject() {
@@ -67,12 +77,17 @@ impl LoadedCertificate {
             return Err(CertificateError::Expired(validity.not_after.to_string()));
         }
         if now < validity.not_before.timestamp() {
-            return Err(CertificateError::NotYetValid(validity.not_before.to_string()));
+            return Err(CertificateError::NotYetValid(
+                validity.not_before.to_string(),
+            ));
         }
         let names = dns_names(leaf);
         let not_after = validity.not_after.timestamp();
         let provider = crate::provider();
-        let signing = provider.key_provider.load_private_key(key).map_err(|e| CertificateError::BadKey(e.to_string()))?;
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| CertificateError::BadKey(e.to_string()))?;
         let certified = CertifiedKey::new(chain, signing);
         match certified.keys_match() {
             Ok(()) => {}
@@ -80,7 +95,11 @@ impl LoadedCertificate {
             // Key types whose public key rustls cannot compare: trust the pairing.
             Err(_) => {}
         }
-        Ok(LoadedCertificate { key: Arc::new(certified), names, not_after })
+        Ok(LoadedCertificate {
+            key: Arc::new(certified),
+            names,
+            not_after,
+        })
     }
 
     /// Seconds until the leaf expires.
@@ -105,17 +124,23 @@ fn dns_names(leaf: &X509Certificate<'_>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    if names.is_empty() {
-        if let Some(cn) = leaf.subject().iter_common_name().next().and_then(|c| c.as_str().ok()) {
-            names.push(cn.to_ascii_lowercase());
-        }
+    if names.is_empty()
+        && let Some(cn) = leaf
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok())
+    {
+        names.push(cn.to_ascii_lowercase());
     }
     names
 }
 
 /// Now, in Unix seconds.
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
