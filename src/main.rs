@@ -94,6 +94,15 @@ struct EchoArgs {
     pod: String,
     #[arg(long, env = "NAMESPACE", default_value = "")]
     namespace: String,
+    /// PEM certificate chain for an HTTPS port (echo-basic's TLS_SERVER_CERT).
+    #[arg(long, env = "TLS_SERVER_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for the HTTPS port (echo-basic's TLS_SERVER_PRIVKEY).
+    #[arg(long, env = "TLS_SERVER_PRIVKEY")]
+    tls_key: Option<PathBuf>,
+    /// HTTPS port, served when a certificate and key are given.
+    #[arg(long, env = "HTTPS_PORT", default_value_t = 8443)]
+    https_port: u16,
 }
 
 fn main() -> ExitCode {
@@ -206,6 +215,16 @@ async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("binding {}:{}", args.address, args.h2c_port))?;
         tokio::spawn(weir_echo::serve(h2c, id.clone()));
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let acceptor =
+            weir_echo::tls_acceptor(&read(cert)?, &read(key)?).map_err(anyhow::Error::msg)?;
+        let https = tokio::net::TcpListener::bind((args.address, args.https_port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.address, args.https_port))?;
+        tokio::spawn(weir_echo::serve_tls(https, acceptor, id.clone()));
     }
     tracing::info!(address = %args.address, port = args.port, "echo listening");
     tokio::select! {

@@ -106,8 +106,8 @@ pub fn print_table(doc: &Value) -> usize {
                     );
                 }
             }
-            "HTTPRoute" => {
-                println!("HTTPRoute {name}");
+            "HTTPRoute" | "TLSRoute" => {
+                println!("{kind} {name}");
                 for p in st["parents"].as_array().into_iter().flatten() {
                     let r = &p["parentRef"];
                     line(

@@ -539,3 +539,122 @@ fn weir_certs_writes_a_secret_weir_accepts() {
     assert_eq!(loaded.names, vec!["*.home.example"]);
     assert!(dir.path().join("ca.crt").exists());
 }
+
+fn tls_route(name: &str, host: &str, svc: &str, section: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  parentRefs: [{{name: gw, sectionName: {section}}}]\n  hostnames: [\"{host}\"]\n  rules:\n  - backendRefs: [{{name: {svc}, port: 8080}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passthrough_terminate_and_https_share_one_port() {
+    let ca = DevCa::new("test").unwrap();
+    let gateway_cert = ca.issue(&["app.home.example", "term.example"], 30).unwrap();
+    let backend_cert = ca.issue(&["db.pass.example"], 30).unwrap();
+    // A backend that terminates TLS itself (passthrough target), and plain ones.
+    let tls_backend: SocketAddr = "127.0.46.1:8443".parse().unwrap();
+    let acceptor = weir_echo::tls_acceptor(
+        backend_cert.cert_pem.as_bytes(),
+        backend_cert.key_pem.as_bytes(),
+    )
+    .unwrap();
+    let id = Arc::new(weir_echo::EchoIdentity {
+        pod: "tls-pod".into(),
+        namespace: "default".into(),
+        ..Default::default()
+    });
+    tokio::spawn(weir_echo::serve_tls(
+        tokio::net::TcpListener::bind(tls_backend).await.unwrap(),
+        acceptor,
+        id,
+    ));
+    let plain = echo("127.0.46.2", 3000, "plain-pod").await;
+    let web = echo("127.0.46.3", 3000, "web-pod").await;
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.46.10\"}]\n  listeners:\n  - {name: https, protocol: HTTPS, port: 8443, hostname: app.home.example, tls: {certificateRefs: [{kind: Secret, name: gw-cert}]}}\n  - {name: pass, protocol: TLS, port: 8443, hostname: \"*.pass.example\", tls: {mode: Passthrough}}\n  - {name: term, protocol: TLS, port: 8443, hostname: term.example, tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: gw-cert}]}}\n";
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gw.into()),
+        (
+            "secret.yaml",
+            secret_manifest("default", "gw-cert", &gateway_cert, None),
+        ),
+        (
+            "svc.yaml",
+            [
+                service("tlsdb", tls_backend, None),
+                service("plain", plain, None),
+                service("web", web, None),
+            ]
+            .join("---\n"),
+        ),
+        (
+            "routes.yaml",
+            [
+                tls_route("db", "db.pass.example", "tlsdb", "pass"),
+                tls_route("term", "term.example", "plain", "term"),
+                route_all("web"),
+            ]
+            .join("---\n"),
+        ),
+    ])
+    .await;
+    let addr: SocketAddr = "127.0.46.10:8443".parse().unwrap();
+    let http_over = |tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+                     host: &'static str| async move {
+        let (mut s, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let (status, body) = get_h1(&mut s, host, "/").await;
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+    // Passthrough: the client sees the backend's own certificate and the backend's TLS view.
+    let (tls, presented) = connect(addr, "db.pass.example", b"http/1.1").await.unwrap();
+    assert_eq!(
+        presented,
+        der(&backend_cert),
+        "passthrough must not terminate"
+    );
+    let (status, v) = http_over(tls, "db.pass.example").await;
+    assert_eq!((status, v["pod"].as_str()), (200, Some("tls-pod")));
+    assert_eq!(v["tls"]["serverName"], "db.pass.example");
+    // Terminate: the gateway's certificate, then plaintext to the backend.
+    let (tls, presented) = connect(addr, "term.example", b"http/1.1").await.unwrap();
+    assert_eq!(presented, der(&gateway_cert));
+    let (status, v) = http_over(tls, "term.example").await;
+    assert_eq!((status, v["pod"].as_str()), (200, Some("plain-pod")));
+    assert!(v["tls"].is_null(), "the backend got plaintext");
+    // HTTPS on the same port, routed by HTTPRoute.
+    let (tls, _) = connect(addr, "app.home.example", b"http/1.1")
+        .await
+        .unwrap();
+    let (status, v) = http_over(tls, "app.home.example").await;
+    assert_eq!((status, v["pod"].as_str()), (200, Some("web-pod")));
+    // A passthrough SNI with no TLSRoute gets no connection.
+    assert!(
+        connect(addr, "other.pass.example", b"http/1.1")
+            .await
+            .is_err()
+    );
+    // Status: each TLSRoute is accepted on its listener.
+    let status = w.status().await;
+    for name in ["db", "term"] {
+        let r = status["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "TLSRoute" && i["metadata"]["name"] == name)
+            .unwrap();
+        let accepted = r["status"]["parents"][0]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Accepted")
+            .unwrap();
+        assert_eq!(accepted["status"], "True", "{name}: {accepted}");
+    }
+}

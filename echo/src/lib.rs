@@ -59,6 +59,19 @@ struct EchoReply<'a> {
     service: &'a str,
     pod: &'a str,
     http_port: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<&'a TlsSeen>,
+}
+
+/// What the echo saw of TLS, as echo-basic reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSeen {
+    pub version: String,
+    pub server_name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub negotiated_protocol: String,
+    pub cipher_suite: String,
 }
 
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `x-header-set` → `X-Header-Set`.
@@ -85,15 +98,75 @@ pub async fn serve(listener: TcpListener, id: Arc<EchoIdentity>) {
         let _ = stream.set_nodelay(true);
         let id = id.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let id = id.clone();
-                async move { Ok::<_, Infallible>(handle(req, &id).await) }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await;
+            serve_io(TokioIo::new(stream), id, None).await;
         });
     }
+}
+
+/// Serves the echo protocol over TLS (HTTP/1.1 and h2 by ALPN), with the `tls` field filled.
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    id: Arc<EchoIdentity>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (id, acceptor) = (id.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let conn = tls.get_ref().1;
+            let seen = TlsSeen {
+                version: match conn.protocol_version() {
+                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+                    other => format!("{other:?}"),
+                },
+                server_name: conn.server_name().unwrap_or("").to_owned(),
+                negotiated_protocol: conn
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .unwrap_or_default(),
+                cipher_suite: conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default(),
+            };
+            serve_io(TokioIo::new(tls), id, Some(Arc::new(seen))).await;
+        });
+    }
+}
+
+/// A TLS acceptor for a PEM certificate chain and key (ALPN h2 and http/1.1).
+pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let cert =
+        weir_tls::LoadedCertificate::from_pem(cert_pem, key_pem, weir_tls::material::unix_now())
+            .map_err(|e| e.to_string())?;
+    let resolver = Arc::new(weir_tls::SniResolver::new(vec![
+        weir_tls::HostCertificates {
+            hostname: None,
+            certificates: vec![cert],
+        },
+    ]));
+    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(
+        resolver,
+    )))
+}
+
+async fn serve_io<I>(io: I, id: Arc<EchoIdentity>, tls: Option<Arc<TlsSeen>>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let (id, tls) = (id.clone(), tls.clone());
+        async move { Ok::<_, Infallible>(handle(req, &id, tls.as_deref()).await) }
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(io, svc)
+        .await;
 }
 
 /// Binds `addr` and serves it.
@@ -103,7 +176,11 @@ pub async fn run(addr: SocketAddr, id: EchoIdentity) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<Bytes>> {
+async fn handle(
+    mut req: Request<Incoming>,
+    id: &EchoIdentity,
+    tls: Option<&TlsSeen>,
+) -> Response<Full<Bytes>> {
     let target = req
         .uri()
         .path_and_query()
@@ -185,6 +262,7 @@ async fn handle(mut req: Request<Incoming>, id: &EchoIdentity) -> Response<Full<
         service: &id.service,
         pod: &id.pod,
         http_port: &id.http_port,
+        tls,
     };
     let mut body = Vec::with_capacity(512);
     let mut ser = serde_json::Serializer::with_formatter(

@@ -112,15 +112,15 @@ pub fn status_document(p: &Published) -> Value {
             "status": s,
         }));
     }
-    for (id, s) in &p.statuses.http_routes {
-        let generation = p
-            .snapshot
-            .http_routes
-            .get(id)
-            .map_or(0, |o| gen_of(&o.metadata));
+    let route_generation = |kind: &str, id: &weir_store::NsName| match kind {
+        "HTTPRoute" => p.snapshot.http_routes.get(id).map(|o| gen_of(&o.metadata)),
+        _ => p.snapshot.tls_routes.get(id).map(|o| gen_of(&o.metadata)),
+    };
+    let routes = p.statuses.http_routes.iter().map(|r| ("HTTPRoute", r));
+    for (kind, (id, s)) in routes.chain(p.statuses.tls_routes.iter().map(|r| ("TLSRoute", r))) {
         items.push(json!({
-            "apiVersion": format!("{GROUP}/v1"), "kind": "HTTPRoute",
-            "metadata": { "namespace": id.namespace, "name": id.name, "generation": generation },
+            "apiVersion": format!("{GROUP}/v1"), "kind": kind,
+            "metadata": { "namespace": id.namespace, "name": id.name, "generation": route_generation(kind, id).unwrap_or(0) },
             "status": s,
         }));
     }

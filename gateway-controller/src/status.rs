@@ -128,6 +128,8 @@ pub struct Statuses {
     pub gateways: BTreeMap<NsName, GatewayStatus>,
     #[serde(rename = "httpRoutes")]
     pub http_routes: BTreeMap<NsName, RouteStatus>,
+    #[serde(rename = "tlsRoutes")]
+    pub tls_routes: BTreeMap<NsName, RouteStatus>,
 }
 
 impl Statuses {
@@ -147,10 +149,15 @@ impl Statuses {
                 ));
             }
         }
-        for (k, s) in &mut self.http_routes {
+        let routes = self
+            .http_routes
+            .iter_mut()
+            .map(|(k, s)| ("HTTPRoute", k, s));
+        let routes = routes.chain(self.tls_routes.iter_mut().map(|(k, s)| ("TLSRoute", k, s)));
+        for (kind, k, s) in routes {
             for p in &mut s.parents {
                 let key = format!(
-                    "HTTPRoute/{k}/parent/{}/{}/{}/{}",
+                    "{kind}/{k}/parent/{}/{}/{}/{}",
                     p.parent_ref.namespace.as_deref().unwrap_or(""),
                     p.parent_ref.name,
                     p.parent_ref.section_name.as_deref().unwrap_or(""),

@@ -36,8 +36,32 @@ pub struct Listener {
 pub enum ListenerProtocol {
     /// HTTP/1.1 and HTTP/2 prior knowledge (h2c), detected per connection.
     Http,
-    /// TLS terminated here (certificate by SNI), then HTTP/1.1 or HTTP/2 by ALPN.
+    /// TLS: the ClientHello's SNI selects the Gateway listener, whose `mode` says what follows
+    /// (terminate and serve HTTP, terminate and splice TCP, or pass the TLS bytes through).
     Https,
+}
+
+/// What a Gateway listener on a TLS socket does after the ClientHello.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostMode {
+    /// Plain HTTP socket, or HTTPS: terminate TLS and route HTTP (`virtual_hosts`).
+    #[default]
+    Http,
+    /// TLS listener, mode Passthrough: splice the untouched TLS stream to `tls_routes`.
+    TlsPassthrough,
+    /// TLS listener, mode Terminate: terminate, then splice the plaintext to `tls_routes`.
+    TlsTerminate,
+}
+
+/// A TLSRoute entry: connections whose SNI matches `hostname` go to `backends`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SniRoute {
+    /// `namespace/route`, for logs.
+    pub name: String,
+    /// Exact, `*.` wildcard, or `*`.
+    pub hostname: String,
+    pub backends: Vec<WeightedBackend>,
 }
 
 /// One Gateway listener on a socket.
@@ -50,9 +74,18 @@ pub struct ListenerHost {
     pub hostname: Option<String>,
     /// One per distinct request hostname pattern; `*` matches any host.
     pub virtual_hosts: Vec<VirtualHost>,
-    /// HTTPS only: the listener's certificates, the first being its default.
+    /// HTTPS and TLS Terminate: the listener's certificates, the first being its default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificatePem>,
+    #[serde(default, skip_serializing_if = "is_http")]
+    pub mode: HostMode,
+    /// TLS listeners: SNI routes (TLSRoutes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_routes: Vec<SniRoute>,
+}
+
+fn is_http(m: &HostMode) -> bool {
+    *m == HostMode::Http
 }
 
 /// A certificate chain and key, PEM-encoded, from a `kubernetes.io/tls` Secret.

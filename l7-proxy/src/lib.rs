@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod route_table;
 pub mod server;
+pub mod tls_stream;
 pub mod upstream;
 
 pub use config::ProxyConfig;

@@ -51,10 +51,12 @@ pub struct PortTable {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// One Gateway listener's virtual hosts.
+/// One Gateway listener's virtual hosts (HTTP) or SNI routes (TLS).
 pub struct HostTable {
     pub name: Arc<str>,
+    pub mode: config::HostMode,
     pub vhosts: HostMap<Vec<CompiledRoute>>,
+    pub sni_routes: HostMap<BackendGroup>,
 }
 
 /// Hostname-keyed lookup: exact name, then the longest matching `*.` suffix, then `*`.
@@ -337,11 +339,24 @@ impl RouteTable {
                         .collect::<Result<Vec<_>, _>>()?;
                     vhosts.insert(Some(vh.hostname.as_str()), routes);
                 }
+                let mut sni_routes = HostMap::default();
+                for r in &h.tls_routes {
+                    let group = compile_backends(&r.backends, &clusters).map_err(|e| {
+                        CompileError::Route {
+                            route: r.name.clone(),
+                            what: "backend".into(),
+                            reason: e,
+                        }
+                    })?;
+                    sni_routes.insert(Some(r.hostname.as_str()), group);
+                }
                 hosts.insert(
                     h.hostname.as_deref(),
                     HostTable {
                         name: h.name.as_str().into(),
+                        mode: h.mode,
                         vhosts,
+                        sni_routes,
                     },
                 );
             }
@@ -441,9 +456,25 @@ fn compile_route(
         .map(|q| Ok((q.name.clone(), string("query", &q.value)?)))
         .collect::<Result<_, CompileError>>()?;
     let filters = compile_filters(&r.filters).map_err(|e| bad("filter", e))?;
+    let backends = compile_backends(&r.backends, clusters).map_err(|e| bad("backend filter", e))?;
+    Ok(CompiledRoute {
+        name: r.name.as_str().into(),
+        path,
+        method,
+        headers,
+        query,
+        filters,
+        backends,
+    })
+}
+
+fn compile_backends(
+    backends: &[config::WeightedBackend],
+    clusters: &HashMap<String, Arc<ClusterTable>>,
+) -> Result<BackendGroup, String> {
     let mut entries = Vec::new();
     let mut total = 0u64;
-    for b in &r.backends {
+    for b in backends {
         if b.weight == 0 {
             continue;
         }
@@ -461,18 +492,10 @@ fn compile_route(
                 reason: reason.as_str().into(),
             },
         };
-        let filters = compile_filters(&b.filters).map_err(|e| bad("backend filter", e))?;
+        let filters = compile_filters(&b.filters)?;
         entries.push((total, CompiledBackend { target, filters }));
     }
-    Ok(CompiledRoute {
-        name: r.name.as_str().into(),
-        path,
-        method,
-        headers,
-        query,
-        filters,
-        backends: BackendGroup { entries, total },
-    })
+    Ok(BackendGroup { entries, total })
 }
 
 fn compile_filters(filters: &[Filter]) -> Result<Vec<CompiledFilter>, String> {

@@ -14,10 +14,12 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::HostMode;
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
 use crate::proxy::{Downstream, Proxy, TlsInfo};
 use crate::route_table::{CompileError, RouteTable};
+use crate::tls_stream;
 
 /// The outcome of applying a config.
 #[derive(Debug, Default)]
@@ -164,18 +166,18 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        // The acceptor of the active config: new handshakes see rotated certificates at once.
-        let tls = proxy
-            .table()
-            .listeners
-            .get(&addr)
-            .and_then(|p| p.tls.clone());
+        // The active config's view of this socket: new handshakes see rotated certificates
+        // and changed TLS routes at once; this connection keeps what it started with.
+        let port = proxy.table().listeners.get(&addr).cloned();
         let proxy = proxy.clone();
         let http = http.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            match tls {
-                None => {
+            match port {
+                Some(port) if port.tls.is_some() => {
+                    serve_tls(stream, addr, peer, port, proxy, http, stop).await
+                }
+                _ => {
                     serve(
                         TokioIo::new(stream),
                         Downstream {
@@ -189,29 +191,71 @@ async fn accept_loop(
                     )
                     .await
                 }
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                    match handshake {
-                        Ok(Ok(tls_stream)) => {
-                            let sni = tls_stream
-                                .get_ref()
-                                .1
-                                .server_name()
-                                .map(|s| Arc::<str>::from(s.to_ascii_lowercase()));
-                            let down = Downstream {
-                                listener: addr,
-                                peer,
-                                tls: Some(TlsInfo { sni }),
-                            };
-                            serve(TokioIo::new(tls_stream), down, proxy, http, stop).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
             }
         });
+    }
+}
+
+/// A connection on a TLS socket: the SNI picks the Gateway listener, whose mode decides
+/// between HTTPS, TLS termination to a TCP backend, and passthrough.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    peer: SocketAddr,
+    port: Arc<crate::route_table::PortTable>,
+    proxy: Arc<Proxy>,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+) {
+    let sni = match tls_stream::peek_sni(&stream).await {
+        Ok(sni) => sni,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "no TLS ClientHello");
+            return;
+        }
+    };
+    let name = sni.as_deref().unwrap_or("");
+    let Some(host) = port.hosts.lookup(name) else {
+        tracing::debug!(%peer, sni = name, "no listener for this SNI");
+        return;
+    };
+    let Some(acceptor) = port.tls.clone() else {
+        return;
+    };
+    if host.mode == HostMode::TlsPassthrough {
+        let Some(group) = host.sni_routes.lookup(name) else {
+            tracing::debug!(%peer, sni = name, listener = %host.name, "no TLSRoute for this SNI");
+            return;
+        };
+        if let Err(e) = tls_stream::splice(stream, group, peer).await {
+            tracing::debug!(%peer, sni = name, error = %e, "passthrough failed");
+        }
+        return;
+    }
+    let tls_stream =
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+    match host.mode {
+        HostMode::TlsTerminate => match host.sni_routes.lookup(name) {
+            Some(group) => {
+                if let Err(e) = tls_stream::splice(tls_stream, group, peer).await {
+                    tracing::debug!(%peer, sni = name, error = %e, "terminated TLS route failed");
+                }
+            }
+            None => tracing::debug!(%peer, sni = name, "no TLSRoute for this SNI"),
+        },
+        _ => {
+            let sni = sni.map(Arc::<str>::from);
+            let down = Downstream {
+                listener: addr,
+                peer,
+                tls: Some(TlsInfo { sni }),
+            };
+            serve(TokioIo::new(tls_stream), down, proxy, http, stop).await
+        }
     }
 }
 

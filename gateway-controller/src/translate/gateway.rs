@@ -9,7 +9,8 @@ use gateway_api::gateways::{
 };
 use weir_store::{NsName, Snapshot};
 
-use weir_proxy::config::{CertificatePem, ListenerProtocol};
+use gateway_api::gateways::GatewayListenersTlsMode as TlsMode;
+use weir_proxy::config::{CertificatePem, HostMode, ListenerProtocol};
 
 use super::backend::reference_granted;
 use super::{LabelSelector, TranslateContext};
@@ -20,6 +21,7 @@ use crate::status::{Condition, FeatureName, GROUP, GatewayClassStatus, RouteGrou
 fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
     match protocol {
         "HTTP" | "HTTPS" => &["HTTPRoute"],
+        "TLS" => &["TLSRoute"],
         _ => &[],
     }
 }
@@ -44,6 +46,7 @@ pub(crate) struct ListenerModel<'a> {
     /// The listener will be served: accepted, not conflicted, refs resolved.
     pub serving: bool,
     pub protocol: ListenerProtocol,
+    pub host_mode: HostMode,
     /// HTTPS: the certificates that resolved, in certificateRefs order.
     pub certificates: Vec<CertificatePem>,
     pub attached_routes: i32,
@@ -239,7 +242,7 @@ fn model_listeners<'a>(
                 false,
                 "UnsupportedProtocol",
                 format!(
-                    "protocol {} is not supported by weir yet; supported: HTTP",
+                    "protocol {} is not supported by weir yet; supported: HTTP, HTTPS, TLS",
                     l.protocol
                 ),
                 generation,
@@ -264,12 +267,23 @@ fn model_listeners<'a>(
                 generation,
             )
         };
-        let (protocol, certs) = match l.protocol.as_str() {
-            "HTTPS" => (
+        let passthrough = matches!(
+            l.tls.as_ref().and_then(|t| t.mode.clone()),
+            Some(TlsMode::Passthrough)
+        );
+        let (protocol, host_mode, certs) = match (l.protocol.as_str(), passthrough) {
+            ("HTTPS", _) => (
                 ListenerProtocol::Https,
+                HostMode::Http,
                 Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
             ),
-            _ => (ListenerProtocol::Http, None),
+            ("TLS", true) => (ListenerProtocol::Https, HostMode::TlsPassthrough, None),
+            ("TLS", false) => (
+                ListenerProtocol::Https,
+                HostMode::TlsTerminate,
+                Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
+            ),
+            _ => (ListenerProtocol::Http, HostMode::Http, None),
         };
         let resolved = match &certs {
             Some(c) if c.problem.is_some() => {
@@ -345,6 +359,7 @@ fn model_listeners<'a>(
             conditions: conds,
             serving,
             protocol,
+            host_mode,
             certificates: certs.map(|c| c.loaded).unwrap_or_default(),
             attached_routes: 0,
         });

@@ -5,9 +5,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesFilters,
-    HttpRouteRulesFiltersType as FT, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
-    HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
+    HttpRoute, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersType as FT,
+    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
+    HttpRouteRulesMatchesQueryParamsType,
 };
 use k8s_openapi::jiff::Timestamp;
 use weir_proxy::config::{
@@ -16,9 +16,9 @@ use weir_proxy::config::{
 };
 use weir_store::{NsName, Snapshot};
 
+use super::attach::{ParentSelector, RouteRef, attach};
 use super::backend::{BackendRefSpec, Unresolved, resolve_backend};
-use super::gateway::{AllowedNamespaces, GatewayModel};
-use super::hostname::route_hostnames_on_listener;
+use super::gateway::GatewayModel;
 use super::{ListenerRoutes, TranslateContext};
 use crate::status::{Condition, GROUP, ParentRef, RouteParentStatus, RouteStatus};
 
@@ -105,14 +105,21 @@ pub(crate) fn translate_http_route(
         else {
             continue; // not our Gateway: its controller writes this parent's status
         };
+        let parent = ParentSelector {
+            section_name: pr.section_name.as_deref(),
+            port: pr.port,
+        };
         let accepted = attach(
             snapshot,
             &mut gateways[gi],
             gi,
-            id,
-            pr,
-            &hostnames,
-            generation,
+            RouteRef {
+                kind: "HTTPRoute",
+                id,
+                hostnames: &hostnames,
+                generation,
+            },
+            &parent,
             !rules.is_empty(),
             &dropped,
             &mut attached,
@@ -175,104 +182,6 @@ pub(crate) fn translate_http_route(
         });
     }
     status
-}
-
-/// Attaches a route to the listeners a parentRef selects. `serve` is called for each
-/// served listener with the hostnames the route answers there. Returns the Accepted condition.
-#[allow(clippy::too_many_arguments)]
-fn attach(
-    snapshot: &Snapshot,
-    g: &mut GatewayModel<'_>,
-    gi: usize,
-    route_id: &NsName,
-    pr: &HttpRouteParentRefs,
-    hostnames: &[String],
-    generation: i64,
-    has_rules: bool,
-    dropped: &[String],
-    attached: &mut HashSet<(usize, usize)>,
-    mut serve: impl FnMut(usize, &[String]),
-) -> Condition {
-    let no = |reason: &str, msg: String| Condition::new("Accepted", false, reason, msg, generation);
-    let candidates: Vec<usize> = (0..g.listeners.len())
-        .filter(|&li| {
-            let l = g.listeners[li].spec;
-            pr.section_name.as_ref().is_none_or(|s| *s == l.name)
-                && pr.port.is_none_or(|p| p == l.port)
-        })
-        .collect();
-    if candidates.is_empty() {
-        let what = match (&pr.section_name, pr.port) {
-            (Some(s), Some(p)) => format!("listener {s:?} on port {p}"),
-            (Some(s), None) => format!("listener {s:?}"),
-            (None, Some(p)) => format!("a listener on port {p}"),
-            (None, None) => "any listener".into(),
-        };
-        return no(
-            "NoMatchingParent",
-            format!("Gateway {} has no {what}", g.id),
-        );
-    }
-    if !has_rules {
-        return no(
-            "UnsupportedValue",
-            format!("no rule can be served: {}", dropped.join("; ")),
-        );
-    }
-    let allowed: Vec<usize> = candidates
-        .into_iter()
-        .filter(|&li| {
-            let l = &g.listeners[li];
-            let ns_ok = match &l.namespaces {
-                AllowedNamespaces::Same => route_id.namespace == g.id.namespace,
-                AllowedNamespaces::All => true,
-                AllowedNamespaces::Selector(sel) => {
-                    sel.matches(&snapshot.namespace_labels(&route_id.namespace))
-                }
-            };
-            ns_ok && l.supported_kinds.iter().any(|k| k.kind == "HTTPRoute")
-        })
-        .collect();
-    if allowed.is_empty() {
-        return no(
-            "NotAllowedByListeners",
-            format!(
-                "no listener of Gateway {} allows HTTPRoutes from namespace {}",
-                g.id, route_id.namespace
-            ),
-        );
-    }
-    let mut any = false;
-    for li in allowed {
-        let l = &mut g.listeners[li];
-        let Some(hosts) = route_hostnames_on_listener(l.spec.hostname.as_deref(), hostnames) else {
-            continue;
-        };
-        any = true;
-        // A route selecting one listener through two parentRefs attaches (and serves) once.
-        if attached.insert((gi, li)) {
-            l.attached_routes += 1;
-            if l.serving {
-                serve(li, &hosts);
-            }
-        }
-    }
-    if !any {
-        return no(
-            "NoMatchingListenerHostname",
-            format!(
-                "no hostname of the route intersects a listener hostname of Gateway {}",
-                g.id
-            ),
-        );
-    }
-    Condition::new(
-        "Accepted",
-        true,
-        "Accepted",
-        "Route is accepted",
-        generation,
-    )
 }
 
 fn build_rule(

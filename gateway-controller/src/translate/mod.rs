@@ -3,10 +3,12 @@
 //! The same snapshot and context always give a byte-identical `ProxyConfig` and `Statuses`:
 //! iteration is over ordered maps, and nothing here reads a clock, a socket or a file.
 
+mod attach;
 mod backend;
 mod gateway;
 pub mod hostname;
 mod http_route;
+mod tls_route;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -87,7 +89,23 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             route_statuses.insert(id.clone(), status);
         }
     }
-    let (listeners, gateway_statuses) = assemble(&gateways, listener_routes);
+    let mut tls_listener_routes = HashMap::new();
+    let mut tls_route_statuses = BTreeMap::new();
+    for (id, route) in &snapshot.tls_routes {
+        let status = tls_route::translate_tls_route(
+            snapshot,
+            ctx,
+            id,
+            route,
+            &mut gateways,
+            &mut tls_listener_routes,
+            &mut clusters,
+        );
+        if !status.parents.is_empty() {
+            tls_route_statuses.insert(id.clone(), status);
+        }
+    }
+    let (listeners, gateway_statuses) = assemble(&gateways, listener_routes, tls_listener_routes);
     Translation {
         config: ProxyConfig {
             listeners,
@@ -97,6 +115,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             gateway_classes: class_statuses,
             gateways: gateway_statuses,
             http_routes: route_statuses,
+            tls_routes: tls_route_statuses,
         },
     }
 }
@@ -105,6 +124,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
 fn assemble(
     gateways: &[gateway::GatewayModel<'_>],
     mut listener_routes: HashMap<(usize, usize), ListenerRoutes>,
+    mut tls_listener_routes: HashMap<(usize, usize), tls_route::ListenerSniRoutes>,
 ) -> (Vec<Listener>, BTreeMap<NsName, GatewayStatus>) {
     let mut sockets: BTreeMap<SocketAddr, Listener> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
@@ -133,6 +153,10 @@ fn assemble(
                     hostname: l.spec.hostname.clone(),
                     virtual_hosts,
                     certificates: l.certificates.clone(),
+                    mode: l.host_mode,
+                    tls_routes: tls_route::sni_routes(
+                        tls_listener_routes.remove(&(gi, li)).unwrap_or_default(),
+                    ),
                 };
                 for ip in &g.addresses {
                     let Ok(port) = u16::try_from(l.spec.port) else {
