@@ -413,3 +413,26 @@ mod tests {
         assert!(diags[0].reason.contains("duplicate"), "{}", diags[0]);
     }
 }
+
+#[cfg(test)]
+mod tls_admission_tests {
+    use super::*;
+
+    #[test]
+    fn https_passthrough_and_terminate_without_certificates_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: weir\n  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: {mode: Passthrough}}\n  - {name: b, protocol: TLS, port: 8443, tls: {mode: Terminate}}\n";
+        std::fs::write(dir.path().join("gw.yaml"), gw).unwrap();
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\nmetadata: {name: r}\nspec:\n  hostnames: [\"Bad_Host\"]\n  rules:\n  - backendRefs: [{name: svc}]\n";
+        std::fs::write(dir.path().join("route.yaml"), route).unwrap();
+        let (snap, diags) = ManifestDir::new(dir.path()).load().unwrap();
+        assert!(snap.gateways.is_empty() && snap.tls_routes.is_empty());
+        let gw = diags.iter().find(|d| d.kind.as_deref() == Some("Gateway")).unwrap();
+        assert_eq!(gw.field.as_deref(), Some("spec.listeners[0].tls.mode"));
+        assert!(gw.reason.contains("tls mode must be Terminate for protocol HTTPS"), "{gw}");
+        assert!(gw.reason.contains("spec.listeners[1].tls.certificateRefs: certificateRefs or options must be specified"), "{gw}");
+        let r = diags.iter().find(|d| d.kind.as_deref() == Some("TLSRoute")).unwrap();
+        assert_eq!(r.field.as_deref(), Some("spec.hostnames[0]"));
+        assert!(r.reason.contains("port is required"), "{r}");
+    }
+}

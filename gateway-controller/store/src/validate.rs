@@ -55,6 +55,7 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
     match obj {
         Object::Gateway(gw) => validate_gateway(gw, &mut errs),
         Object::HTTPRoute(r) => validate_http_route(r, &mut errs),
+        Object::TLSRoute(r) => validate_tls_route(r, &mut errs),
         Object::GatewayClass(gc) => {
             let c = &gc.spec.controller_name;
             if c.is_empty() || !c.contains('/') {
@@ -180,6 +181,24 @@ fn validate_gateway(gw: &Gateway, errs: &mut Vec<FieldError>) {
                 "tls must be specified for protocol HTTPS",
             )),
             _ => {}
+        }
+        if let Some(tls) = &l.tls {
+            use gateway_api::gateways::GatewayListenersTlsMode as Mode;
+            let passthrough = matches!(tls.mode, Some(Mode::Passthrough));
+            if l.protocol == "HTTPS" && passthrough {
+                errs.push(err(
+                    format!("{f}.tls.mode"),
+                    "tls mode must be Terminate for protocol HTTPS",
+                ));
+            }
+            let refs = tls.certificate_refs.as_deref().unwrap_or_default();
+            if !passthrough && refs.is_empty() && tls.options.as_ref().is_none_or(|o| o.is_empty())
+            {
+                errs.push(err(
+                    format!("{f}.tls.certificateRefs"),
+                    "certificateRefs or options must be specified when mode is Terminate",
+                ));
+            }
         }
         let key = (
             l.port,
@@ -590,6 +609,48 @@ fn check_header_mod<'a>(
                     format!("{field}.{list}[{i}]"),
                     format!("header {n:?} appears twice in {list}"),
                 ));
+            }
+        }
+    }
+}
+
+fn validate_tls_route(r: &gateway_api::tlsroutes::TlsRoute, errs: &mut Vec<FieldError>) {
+    if r.spec.hostnames.is_empty() || r.spec.hostnames.len() > 16 {
+        errs.push(err(
+            "spec.hostnames",
+            "a TLSRoute needs between 1 and 16 hostnames",
+        ));
+    }
+    for (i, h) in r.spec.hostnames.iter().enumerate() {
+        check_hostname(errs, &format!("spec.hostnames[{i}]"), h);
+    }
+    if r.spec.rules.is_empty() {
+        errs.push(err("spec.rules", "a TLSRoute needs one rule"));
+    }
+    for (ri, rule) in r.spec.rules.iter().enumerate() {
+        if rule.backend_refs.is_empty() {
+            errs.push(err(
+                format!("spec.rules[{ri}].backendRefs"),
+                "at least one backendRef is required",
+            ));
+        }
+        for (bi, b) in rule.backend_refs.iter().enumerate() {
+            let bf = format!("spec.rules[{ri}].backendRefs[{bi}]");
+            if let Some(w) = b.weight {
+                if !(0..=1_000_000).contains(&w) {
+                    errs.push(err(
+                        format!("{bf}.weight"),
+                        format!("{w} is out of range 0-1000000"),
+                    ));
+                }
+            }
+            match b.port {
+                Some(p) => check_port(errs, &format!("{bf}.port"), p),
+                None if b.kind.as_deref().unwrap_or("Service") == "Service" => errs.push(err(
+                    format!("{bf}.port"),
+                    "port is required when kind is Service",
+                )),
+                None => {}
             }
         }
     }
