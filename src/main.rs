@@ -103,6 +103,17 @@ struct EchoArgs {
     /// HTTPS port, served when a certificate and key are given.
     #[arg(long, env = "HTTPS_PORT", default_value_t = 8443)]
     https_port: u16,
+    /// Run the TCP line-protocol server instead of HTTP (echo-basic's TCP_ECHO_SERVER).
+    #[arg(long, env = "TCP_ECHO_SERVER")]
+    tcp: Option<String>,
+    /// TCP mode: plain port, and TLS port (served with --tls-cert and --tls-key).
+    #[arg(long, env = "TCP_PORT", default_value_t = 3000)]
+    tcp_port: u16,
+    #[arg(long, env = "TLS_PORT", default_value_t = 8443)]
+    tls_port: u16,
+    /// The TCP mode's key variable name in echo-basic.
+    #[arg(long, env = "TLS_SERVER_PRIV_KEY")]
+    tls_priv_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -203,10 +214,13 @@ async fn shutdown_signal() {
 
 async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
     let mut id = weir_echo::EchoIdentity::from_env();
-    id.pod = args.pod;
-    id.namespace = args.namespace;
+    id.pod = args.pod.clone();
+    id.namespace = args.namespace.clone();
     id.http_port = args.port.to_string();
     let id = Arc::new(id);
+    if args.tcp.as_deref().is_some_and(|v| !v.is_empty()) {
+        return echo_tcp(args, id).await;
+    }
     let main = tokio::net::TcpListener::bind((args.address, args.port))
         .await
         .with_context(|| format!("binding {}:{}", args.address, args.port))?;
@@ -229,6 +243,33 @@ async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %args.address, port = args.port, "echo listening");
     tokio::select! {
         _ = weir_echo::serve(main, id) => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn echo_tcp(args: EchoArgs, id: Arc<weir_echo::EchoIdentity>) -> anyhow::Result<ExitCode> {
+    let ports = Arc::new((args.tcp_port.to_string(), args.tls_port.to_string()));
+    let plain = tokio::net::TcpListener::bind((args.address, args.tcp_port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.address, args.tcp_port))?;
+    let key = args.tls_priv_key.as_ref().or(args.tls_key.as_ref());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, key) {
+        let acceptor = weir_echo::tls_acceptor(&std::fs::read(cert)?, &std::fs::read(key)?)
+            .map_err(anyhow::Error::msg)?;
+        let tls = tokio::net::TcpListener::bind((args.address, args.tls_port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.address, args.tls_port))?;
+        tokio::spawn(weir_echo::tcp::serve(
+            tls,
+            Some(acceptor),
+            id.clone(),
+            ports.clone(),
+        ));
+    }
+    tracing::info!(address = %args.address, port = args.tcp_port, "TCP echo listening");
+    tokio::select! {
+        _ = weir_echo::tcp::serve(plain, None, id, ports) => {}
         _ = shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -46,9 +46,14 @@ pub struct FakeCluster {
     /// Leaf certificates (DER) of the Secrets the harness created, by `namespace/name`, so
     /// TLS clients can pin them.
     pub certificates: BTreeMap<String, Arc<Vec<u8>>>,
+    /// The same Secrets' PEM material, for the backends that serve them.
+    pub key_pairs: BTreeMap<String, KeyPairPem>,
+    /// The harness CA (DER), which signed every Secret.
+    pub ca_der: Arc<Vec<u8>>,
 }
 
-/// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs.
+/// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs. All are
+/// signed by one harness CA, published as ConfigMap `tls-checks-ca-certificate` (`ca.crt`).
 const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
     (
         "gateway-conformance-infra",
@@ -66,7 +71,36 @@ const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
         "tls-passthrough-checks-certificate",
         &["abc.example.com"],
     ),
+    (
+        "gateway-conformance-infra",
+        "tls-checks-certificate",
+        &["abc.example.com", "*.example.com", "*.com"],
+    ),
+    (
+        "gateway-conformance-infra",
+        "tls-terminate-checks-certificate",
+        &["tls.example.com", "terminate.example.com"],
+    ),
 ];
+
+/// A generated certificate and key, PEM.
+#[derive(Clone)]
+pub struct KeyPairPem {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[derive(Clone, Copy)]
+enum PodMode {
+    Http,
+    Tcp,
+}
+
+fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|c: rustls_pki_types::CertificateDer<'_>| c.to_vec())
+        .context("parsing a generated certificate")
+}
 
 /// Substitutes the suite's templated fields, as the upstream Applier does.
 pub fn substitute(text: &str, controller_name: &str) -> String {
@@ -105,7 +139,32 @@ impl FakeCluster {
             pods: Vec::new(),
             skipped_deployments: Vec::new(),
             certificates: BTreeMap::new(),
+            key_pairs: BTreeMap::new(),
+            ca_der: Arc::new(Vec::new()),
         };
+        let ca = weir_tls::devcert::DevCa::new("weir conformance CA")?;
+        let mut secret_docs = Vec::new();
+        for (ns, name, sans) in SUITE_SECRETS {
+            let cert = ca.issue(sans, 365)?;
+            let yaml = weir_tls::devcert::secret_manifest(ns, name, &cert, None);
+            secret_docs.extend(documents(&yaml)?);
+            cluster
+                .certificates
+                .insert(format!("{ns}/{name}"), Arc::new(pem_der(&cert.cert_pem)?));
+            cluster.key_pairs.insert(
+                format!("{ns}/{name}"),
+                KeyPairPem {
+                    cert_pem: cert.cert_pem,
+                    key_pem: cert.key_pem,
+                },
+            );
+        }
+        cluster.ca_der = Arc::new(pem_der(&ca.cert_pem)?);
+        secret_docs.push(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "tls-checks-ca-certificate", "namespace": "gateway-conformance-infra" },
+            "data": { "ca.crt": ca.cert_pem },
+        }));
         let mut dep_index = 0u8;
         for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
             dep_index += 1;
@@ -118,18 +177,7 @@ impl FakeCluster {
         });
         let mut all = vec![class];
         all.extend(docs.iter().filter(|d| d["kind"] != "Deployment").cloned());
-        let ca = weir_tls::devcert::DevCa::new("weir conformance CA")?;
-        for (ns, name, sans) in SUITE_SECRETS {
-            let cert = ca.issue(sans, 365)?;
-            let yaml = weir_tls::devcert::secret_manifest(ns, name, &cert, None);
-            all.extend(documents(&yaml)?);
-            let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert.cert_pem.as_bytes())
-                .map(|c: rustls_pki_types::CertificateDer<'_>| c.to_vec())
-                .context("parsing a generated certificate")?;
-            cluster
-                .certificates
-                .insert(format!("{ns}/{name}"), Arc::new(der));
-        }
+        all.extend(secret_docs);
         cluster.apply("00-base", &all)?;
         Ok(cluster)
     }
@@ -161,17 +209,35 @@ impl FakeCluster {
             .first()
             .and_then(|c| c["image"].as_str())
             .unwrap_or("");
-        let special = [
-            "GRPC_ECHO_SERVER",
-            "TCP_ECHO_SERVER",
-            "UDP_ECHO_SERVER",
-            "TLS_SERVER_CERT",
-        ];
-        if !image.contains("echo-basic") || env_names.iter().any(|e| special.contains(&e.as_str()))
-        {
+        let has = |e: &str| env_names.iter().any(|n| n == e);
+        if !image.contains("echo-basic") || has("GRPC_ECHO_SERVER") || has("UDP_ECHO_SERVER") {
             self.skipped_deployments.push(format!("{namespace}/{name}"));
             return Ok(());
         }
+        // The Secret mounted for TLS_SERVER_CERT, if any.
+        let secret = d["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|v| v["secret"]["secretName"].as_str())
+            .map(|s| format!("{namespace}/{s}"));
+        let tls = match (&secret, has("TLS_SERVER_CERT")) {
+            (Some(s), true) => {
+                let kp = self.key_pairs.get(s).with_context(|| {
+                    format!("Deployment {name} mounts Secret {s}, which the harness did not create")
+                })?;
+                Some(
+                    weir_echo::tls_acceptor(kp.cert_pem.as_bytes(), kp.key_pem.as_bytes())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
+            _ => None,
+        };
+        let mode = if has("TCP_ECHO_SERVER") {
+            PodMode::Tcp
+        } else {
+            PodMode::Http
+        };
         for i in 0..replicas {
             let ip = IpAddr::V4(Ipv4Addr::new(127, 1, index, (i + 1) as u8));
             // Pod names start with the Deployment name, as a ReplicaSet's do.
@@ -179,23 +245,58 @@ impl FakeCluster {
                 "{name}-7c9f8d-{}",
                 ["x2k4p", "q8m3n", "z5t7w", "b6r9c"][i as usize % 4]
             );
-            let id = weir_echo::EchoIdentity {
+            let id = Arc::new(weir_echo::EchoIdentity {
                 pod: pod_name.clone(),
                 namespace: namespace.clone(),
                 http_port: "3000".into(),
                 ..Default::default()
-            };
-            let id = Arc::new(id);
-            let http = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3000))
-                .await
-                .with_context(|| format!("binding pod {pod_name} on {ip}:3000"))?;
-            let h2c = tokio::net::TcpListener::bind(SocketAddr::new(ip, 3001))
-                .await
-                .with_context(|| format!("binding pod {pod_name} on {ip}:3001"))?;
-            let id2 = id.clone();
-            let task = tokio::spawn(async move {
-                tokio::join!(weir_echo::serve(http, id), weir_echo::serve(h2c, id2));
             });
+            let bind = |port: u16| {
+                let pod = pod_name.clone();
+                async move {
+                    tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
+                        .await
+                        .with_context(|| format!("binding pod {pod} on {ip}:{port}"))
+                }
+            };
+            let l3000 = bind(3000).await?;
+            let l8443 = if tls.is_some() {
+                Some(bind(8443).await?)
+            } else {
+                None
+            };
+            let tls = tls.clone();
+            let task = match mode {
+                PodMode::Tcp => {
+                    let ports = Arc::new(("3000".to_owned(), "8443".to_owned()));
+                    tokio::spawn(async move {
+                        let tls_side = async {
+                            if let (Some(l), Some(a)) = (l8443, tls) {
+                                weir_echo::tcp::serve(l, Some(a), id.clone(), ports.clone()).await
+                            }
+                        };
+                        tokio::join!(
+                            weir_echo::tcp::serve(l3000, None, id.clone(), ports.clone()),
+                            tls_side
+                        );
+                    })
+                }
+                PodMode::Http => {
+                    let l3001 = bind(3001).await?;
+                    tokio::spawn(async move {
+                        let tls_side = async {
+                            if let (Some(l), Some(a)) = (l8443, tls) {
+                                weir_echo::serve_tls(l, a, id.clone()).await
+                            }
+                        };
+                        tokio::join!(
+                            weir_echo::serve(l3000, id.clone()),
+                            weir_echo::serve(l3001, id.clone()),
+                            tls_side
+                        );
+                    })
+                }
+            };
             self.pods.push(Pod {
                 name: pod_name,
                 namespace: namespace.clone(),

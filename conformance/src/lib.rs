@@ -10,5 +10,6 @@ pub mod http;
 pub mod report;
 pub mod scenarios;
 pub mod suite;
+pub mod tcp;
 pub mod tls;
 pub mod weir;

@@ -123,7 +123,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     suite.supported_features = features.into_iter().collect();
     if !suite.cluster.skipped_deployments.is_empty() {
         eprintln!(
-            "not started (no gRPC/TCP/UDP/TLS echo yet): {}",
+            "not started (no gRPC or UDP echo yet): {}",
             suite.cluster.skipped_deployments.join(", ")
         );
     }

@@ -1,6 +1,6 @@
 //! The upstream ConformanceReport (gateway.networking.k8s.io/v1) and a short table.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -112,6 +112,35 @@ struct Report {
     profiles: Vec<ProfileReport>,
 }
 
+pub const GATEWAY_TLS: Profile = Profile {
+    name: "GATEWAY-TLS",
+    core: &["Gateway", "ReferenceGrant", "TLSRoute"],
+    extended: &[
+        "GatewayAddressEmpty",
+        "GatewayHTTPListenerIsolation",
+        "GatewayInfrastructurePropagation",
+        "GatewayPort8080",
+        "GatewayStaticAddresses",
+        "ListenerSet",
+        "TLSRouteModeMixed",
+        "TLSRouteModeTerminate",
+    ],
+};
+
+/// The profiles the harness reports.
+pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS];
+
+impl Profile {
+    fn contains(&self, features: &[&str]) -> bool {
+        features
+            .iter()
+            .all(|x| self.core.contains(x) || self.extended.contains(x))
+    }
+    fn is_core(&self, features: &[&str]) -> bool {
+        features.iter().all(|x| self.core.contains(x))
+    }
+}
+
 /// A result per scenario: (name, features, outcome).
 pub type Results = Vec<(&'static str, &'static [&'static str], Outcome)>;
 
@@ -145,45 +174,48 @@ fn section(results: &Results, pick: impl Fn(&[&str]) -> bool) -> Section {
     s
 }
 
-/// Builds the report YAML for the GATEWAY-HTTP profile.
+/// Builds the report YAML for every profile; a test counts in each profile it belongs to.
 pub fn render(
     results: &Results,
     supported: &BTreeSet<String>,
     date: &str,
 ) -> anyhow::Result<String> {
-    let p = &GATEWAY_HTTP;
-    let in_profile = |f: &[&str]| {
-        f.iter()
-            .all(|x| p.core.contains(x) || p.extended.contains(x))
-    };
-    let is_core = |f: &[&str]| f.iter().all(|x| p.core.contains(x));
-    let core = section(results, |f| in_profile(f) && is_core(f));
-    let mut extended = section(results, |f| in_profile(f) && !is_core(f));
-    extended.supported_features = p
-        .extended
-        .iter()
-        .filter(|f| supported.contains(**f))
-        .map(|f| f.to_string())
-        .collect();
-    extended.unsupported_features = p
-        .extended
-        .iter()
-        .filter(|f| !supported.contains(**f))
-        .map(|f| f.to_string())
-        .collect();
-    let summary = format!(
-        "Core tests {}. Extended tests {}.",
-        if core.result == "success" {
-            "succeeded"
-        } else {
-            "did not all pass"
-        },
-        if extended.result == "success" {
-            "succeeded"
-        } else {
-            "did not all pass"
-        }
-    );
+    let mut profiles = Vec::new();
+    for p in PROFILES {
+        let core = section(results, |f| p.contains(f) && p.is_core(f));
+        let mut extended = section(results, |f| p.contains(f) && !p.is_core(f));
+        extended.supported_features = p
+            .extended
+            .iter()
+            .filter(|f| supported.contains(**f))
+            .map(|f| f.to_string())
+            .collect();
+        extended.unsupported_features = p
+            .extended
+            .iter()
+            .filter(|f| !supported.contains(**f))
+            .map(|f| f.to_string())
+            .collect();
+        let summary = format!(
+            "Core tests {}. Extended tests {}.",
+            if core.result == "success" {
+                "succeeded"
+            } else {
+                "did not all pass"
+            },
+            if extended.result == "success" {
+                "succeeded"
+            } else {
+                "did not all pass"
+            }
+        );
+        profiles.push(ProfileReport {
+            core,
+            extended,
+            name: p.name,
+            summary,
+        });
+    }
     let report = Report {
         api_version: "gateway.networking.k8s.io/v1",
         date: date.to_owned(),
@@ -198,36 +230,40 @@ pub fn render(
         },
         kind: "ConformanceReport",
         mode: "default",
-        profiles: vec![ProfileReport {
-            core,
-            extended,
-            name: p.name,
-            summary,
-        }],
+        profiles,
     };
     Ok(serde_yaml_ng::to_string(&report)?)
 }
 
-/// The table printed at the end of a run.
+/// The table printed at the end of a run: each test counts in every profile it belongs to.
 pub fn table(results: &Results) -> String {
-    let mut by: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    let p = &GATEWAY_HTTP;
-    for (_, f, o) in results {
-        let key = if f.iter().all(|x| p.core.contains(x)) {
-            "GATEWAY-HTTP core"
-        } else {
-            "GATEWAY-HTTP extended"
-        };
-        let e = by.entry(key).or_default();
-        match o {
-            Outcome::Passed => e.0 += 1,
-            Outcome::Failed(_) => e.1 += 1,
-            Outcome::Skipped(_) => e.2 += 1,
+    let mut out = String::from(
+        "| profile | passed | failed | skipped | failed tests |\n|---|---|---|---|---|\n",
+    );
+    for p in PROFILES {
+        for (label, core) in [("core", true), ("extended", false)] {
+            let (mut pass, mut fail, mut skip, mut names) = (0, 0, 0, Vec::new());
+            for (name, _, o) in results
+                .iter()
+                .filter(|(_, f, _)| p.contains(f) && p.is_core(f) == core)
+            {
+                match o {
+                    Outcome::Passed => pass += 1,
+                    Outcome::Failed(_) => {
+                        fail += 1;
+                        names.push(*name);
+                    }
+                    Outcome::Skipped(_) => skip += 1,
+                }
+            }
+            if pass + fail + skip > 0 {
+                out.push_str(&format!(
+                    "| {} {label} | {pass} | {fail} | {skip} | {} |\n",
+                    p.name,
+                    names.join(", ")
+                ));
+            }
         }
-    }
-    let mut out = String::from("| profile | passed | failed | skipped |\n|---|---|---|---|\n");
-    for (k, (p, f, s)) in &by {
-        out.push_str(&format!("| {k} | {p} | {f} | {s} |\n"));
     }
     out
 }

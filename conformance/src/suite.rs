@@ -257,10 +257,26 @@ impl Suite {
         status: &str,
         reason: Option<&str>,
     ) -> Result<(), String> {
+        self.kind_route_condition("HTTPRoute", rns, rname, gw, t, status, reason)
+            .await
+    }
+
+    /// `route_condition` for any route kind.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn kind_route_condition(
+        &self,
+        kind: &str,
+        rns: &str,
+        rname: &str,
+        gw: (&str, &str),
+        t: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
         self.wait_for(
-            &format!("HTTPRoute {rns}/{rname} {t}={status} for {}/{}", gw.0, gw.1),
+            &format!("{kind} {rns}/{rname} {t}={status} for {}/{}", gw.0, gw.1),
             |doc| {
-                let r = find(doc, "HTTPRoute", rns, rname)?;
+                let r = find(doc, kind, rns, rname)?;
                 let parents = r["status"]["parents"].as_array().ok_or("no parents")?;
                 for p in parents {
                     latest(r, &p["conditions"])?;
@@ -284,10 +300,20 @@ impl Suite {
 
     /// HTTPRouteMustHaveNoAcceptedParents: no parents, or exactly one with Accepted=False.
     pub async fn route_not_accepted(&self, rns: &str, rname: &str) -> Result<(), String> {
+        self.kind_route_not_accepted("HTTPRoute", rns, rname).await
+    }
+
+    /// `route_not_accepted` for any route kind.
+    pub async fn kind_route_not_accepted(
+        &self,
+        kind: &str,
+        rns: &str,
+        rname: &str,
+    ) -> Result<(), String> {
         self.wait_for(
-            &format!("HTTPRoute {rns}/{rname} has no accepted parents"),
+            &format!("{kind} {rns}/{rname} has no accepted parents"),
             |doc| {
-                let Ok(r) = find(doc, "HTTPRoute", rns, rname) else {
+                let Ok(r) = find(doc, kind, rns, rname) else {
                     return Ok(());
                 };
                 let parents = r["status"]["parents"]

@@ -22,6 +22,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub mod tcp;
+
 /// Identity of the "pod", as the downward API would give it.
 #[derive(Debug, Clone, Default)]
 pub struct EchoIdentity {
@@ -118,25 +120,29 @@ pub async fn serve_tls(
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let conn = tls.get_ref().1;
-            let seen = TlsSeen {
-                version: match conn.protocol_version() {
-                    Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
-                    Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
-                    other => format!("{other:?}"),
-                },
-                server_name: conn.server_name().unwrap_or("").to_owned(),
-                negotiated_protocol: conn
-                    .alpn_protocol()
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .unwrap_or_default(),
-                cipher_suite: conn
-                    .negotiated_cipher_suite()
-                    .map(|c| format!("{:?}", c.suite()))
-                    .unwrap_or_default(),
-            };
+            let seen = tls_seen(tls.get_ref().1);
             serve_io(TokioIo::new(tls), id, Some(Arc::new(seen))).await;
         });
+    }
+}
+
+/// What a server connection saw of TLS, in echo-basic's terms.
+pub fn tls_seen(conn: &rustls::ServerConnection) -> TlsSeen {
+    TlsSeen {
+        version: match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+            other => format!("{other:?}"),
+        },
+        server_name: conn.server_name().unwrap_or("").to_owned(),
+        negotiated_protocol: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_default(),
+        cipher_suite: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
     }
 }
 

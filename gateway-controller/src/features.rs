@@ -27,6 +27,9 @@ pub fn supported_features() -> &'static [&'static str] {
         "HTTPRouteResponseHeaderModification",
         "HTTPRouteSchemeRedirect",
         "ReferenceGrant",
+        "TLSRoute",
+        "TLSRouteModeMixed",
+        "TLSRouteModeTerminate",
     ]
 }
 

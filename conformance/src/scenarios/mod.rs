@@ -5,6 +5,7 @@
 mod gateway;
 mod http_core;
 mod http_extended;
+mod tls;
 
 use crate::suite::Scenario;
 
@@ -14,5 +15,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(gateway::scenarios());
     v.extend(http_core::scenarios());
     v.extend(http_extended::scenarios());
+    v.extend(tls::scenarios());
     v
 }

@@ -427,11 +427,21 @@ mod tls_admission_tests {
         std::fs::write(dir.path().join("route.yaml"), route).unwrap();
         let (snap, diags) = ManifestDir::new(dir.path()).load().unwrap();
         assert!(snap.gateways.is_empty() && snap.tls_routes.is_empty());
-        let gw = diags.iter().find(|d| d.kind.as_deref() == Some("Gateway")).unwrap();
+        let gw = diags
+            .iter()
+            .find(|d| d.kind.as_deref() == Some("Gateway"))
+            .unwrap();
         assert_eq!(gw.field.as_deref(), Some("spec.listeners[0].tls.mode"));
-        assert!(gw.reason.contains("tls mode must be Terminate for protocol HTTPS"), "{gw}");
+        assert!(
+            gw.reason
+                .contains("tls mode must be Terminate for protocol HTTPS"),
+            "{gw}"
+        );
         assert!(gw.reason.contains("spec.listeners[1].tls.certificateRefs: certificateRefs or options must be specified"), "{gw}");
-        let r = diags.iter().find(|d| d.kind.as_deref() == Some("TLSRoute")).unwrap();
+        let r = diags
+            .iter()
+            .find(|d| d.kind.as_deref() == Some("TLSRoute"))
+            .unwrap();
         assert_eq!(r.field.as_deref(), Some("spec.hostnames[0]"));
         assert!(r.reason.contains("port is required"), "{r}");
     }
