@@ -658,3 +658,112 @@ async fn passthrough_terminate_and_https_share_one_port() {
         assert_eq!(accepted["status"], "True", "{name}: {accepted}");
     }
 }
+
+/// A TLS client presenting `client` (or no certificate).
+async fn connect_with_client_cert(
+    addr: SocketAddr,
+    sni: &str,
+    client: Option<&DevCert>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls::pki_types::pem::PemObject;
+    let builder = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Capture::default()));
+    let mut cfg = match client {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(c.cert_pem.as_bytes()).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(c.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(sni.to_owned()).unwrap(), tcp)
+        .await?;
+    // TLS 1.3 reports a refused client certificate after the handshake: read to see it.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(format!("GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    tls.read_to_end(&mut buf).await?;
+    if !buf.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other(format!(
+            "response: {}",
+            String::from_utf8_lossy(&buf[..buf.len().min(80)])
+        )));
+    }
+    Ok(tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_validated_per_port_with_insecure_fallback() {
+    let v1 = echo("127.0.47.1", 3000, "v1-pod").await;
+    let server_ca = DevCa::new("server").unwrap();
+    let server = server_ca.issue(&["app.home.example"], 30).unwrap();
+    let client_ca = DevCa::new("clients").unwrap();
+    let good = client_ca.issue(&["laptop.home.example"], 30).unwrap();
+    let stranger = DevCa::new("someone else")
+        .unwrap()
+        .issue(&["intruder.example"], 30)
+        .unwrap();
+    let gw = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{{type: IPAddress, value: \"127.0.47.10\"}}]\n  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: client-ca}}]\n      perPort:\n      - port: 9443\n        tls:\n          validation:\n            mode: AllowInsecureFallback\n            caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: client-ca}}]\n  listeners:\n  - {{name: strict, protocol: HTTPS, port: 8443, tls: {{certificateRefs: [{{kind: Secret, name: server}}]}}}}\n  - {{name: lenient, protocol: HTTPS, port: 9443, tls: {{certificateRefs: [{{kind: Secret, name: server}}]}}}}\n"
+    );
+    let ca_map = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: client-ca\n  namespace: default\ndata:\n  ca.crt: |\n{}",
+        client_ca
+            .cert_pem
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gw),
+        ("ca.yaml", ca_map),
+        (
+            "secret.yaml",
+            secret_manifest("default", "server", &server, None),
+        ),
+        ("svc.yaml", service("v1", v1, None)),
+        ("route.yaml", route_all("v1")),
+    ])
+    .await;
+    let strict: SocketAddr = "127.0.47.10:8443".parse().unwrap();
+    let lenient: SocketAddr = "127.0.47.10:9443".parse().unwrap();
+    assert!(
+        connect_with_client_cert(strict, "app.home.example", Some(&good))
+            .await
+            .is_ok(),
+        "a client certificate from the trusted CA is accepted"
+    );
+    assert!(
+        connect_with_client_cert(strict, "app.home.example", Some(&stranger))
+            .await
+            .is_err(),
+        "a certificate from another CA is refused"
+    );
+    assert!(
+        connect_with_client_cert(strict, "app.home.example", None)
+            .await
+            .is_err(),
+        "no certificate is refused"
+    );
+    assert!(
+        connect_with_client_cert(lenient, "app.home.example", None)
+            .await
+            .is_ok(),
+        "AllowInsecureFallback lets a client without a certificate in"
+    );
+    assert!(
+        connect_with_client_cert(lenient, "app.home.example", Some(&stranger))
+            .await
+            .is_ok(),
+        "and one with an untrusted certificate"
+    );
+}

@@ -30,6 +30,20 @@ pub struct Listener {
     /// The Gateway listeners that share this socket. A request is served only by the most
     /// specific one whose hostname matches (listener isolation).
     pub hosts: Vec<ListenerHost>,
+    /// TLS sockets: client certificates are checked against these CAs (Gateway
+    /// `tls.frontend` validation for this port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_validation: Option<ClientValidation>,
+}
+
+/// Frontend client-certificate validation for one port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientValidation {
+    /// PEM CA bundles.
+    pub ca_pems: Vec<String>,
+    /// AllowInsecureFallback: ask for a certificate but let connections without a valid one in.
+    pub insecure_fallback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +262,30 @@ pub enum BackendTarget {
 pub struct Cluster {
     pub protocol: UpstreamProtocol,
     pub endpoints: Vec<SocketAddr>,
+    /// TLS to the endpoints (BackendTLSPolicy); plaintext when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How to verify a backend's certificate, and what to present to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamTls {
+    /// The BackendTLSPolicy this comes from (`namespace/name`).
+    pub policy: String,
+    /// SNI, and the name checked when `subject_alt_names` is empty.
+    pub hostname: String,
+    /// PEM CA bundles; empty with `system_roots` means the system trust store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_pems: Vec<String>,
+    #[serde(default)]
+    pub system_roots: bool,
+    /// DNS subjectAltNames accepted instead of the hostname.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+    /// The Gateway's backend client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<CertificatePem>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

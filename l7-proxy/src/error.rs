@@ -11,6 +11,8 @@ pub enum ProxyError {
     Connect(SocketAddr, #[source] std::io::Error),
     #[error("connect to {0}: timed out")]
     ConnectTimeout(SocketAddr),
+    #[error("TLS to {0}: {1}")]
+    Tls(SocketAddr, #[source] std::io::Error),
     #[error("upstream: {0}")]
     Upstream(#[source] hyper::Error),
     #[error("no ready endpoints in cluster {0}")]
@@ -26,7 +28,7 @@ impl ProxyError {
         match self {
             ProxyError::Connect(..) | ProxyError::NoEndpoints(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Upstream(_) | ProxyError::Tls(..) => StatusCode::BAD_GATEWAY,
         }
     }
 

@@ -169,7 +169,16 @@ impl Proxy {
         let Some(endpoint) = cluster.pick() else {
             return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
         };
-        let mut response = match self.forward(down, endpoint, cluster.protocol, req).await {
+        let mut response = match self
+            .forward(
+                down,
+                endpoint,
+                cluster.protocol,
+                cluster.tls.as_deref(),
+                req,
+            )
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(route = %route.name, %endpoint, error = %e, "upstream request failed");
@@ -190,14 +199,15 @@ impl Proxy {
         down: &Downstream,
         endpoint: SocketAddr,
         protocol: UpstreamProtocol,
+        tls: crate::upstream::UpstreamTls<'_>,
         mut req: Request<Incoming>,
     ) -> Result<Response<ProxyBody>, crate::error::ProxyError> {
         let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        prepare_upstream_request(&mut req, down, protocol, upgrade);
+        prepare_upstream_request(&mut req, down, protocol, tls.is_some(), upgrade);
         let mut resp = match protocol {
-            UpstreamProtocol::H2c if !upgrade => self.upstreams.send_h2(endpoint, req).await?,
-            _ => self.upstreams.send_h1(endpoint, req, upgrade).await?,
+            UpstreamProtocol::H2c if !upgrade => self.upstreams.send_h2(endpoint, tls, req).await?,
+            _ => self.upstreams.send_h1(endpoint, tls, req, upgrade).await?,
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_upgrade) = client_upgrade {
@@ -400,6 +410,7 @@ fn prepare_upstream_request(
     req: &mut Request<Incoming>,
     down: &Downstream,
     protocol: UpstreamProtocol,
+    upstream_tls: bool,
     upgrade: bool,
 ) {
     // HTTP/2 clients send :authority and no Host; HTTP/1.1 upstreams need Host.
@@ -430,7 +441,8 @@ fn prepare_upstream_request(
     match protocol {
         UpstreamProtocol::H2c if !upgrade => {
             headers.remove(header::HOST);
-            let uri = format!("http://{}{pq}", authority.to_str().unwrap_or(""));
+            let scheme = if upstream_tls { "https" } else { "http" };
+            let uri = format!("{scheme}://{}{pq}", authority.to_str().unwrap_or(""));
             *req.uri_mut() = uri.parse().unwrap_or_else(|_| Uri::from_static("/"));
             *req.version_mut() = Version::HTTP_2;
         }

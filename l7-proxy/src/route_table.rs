@@ -28,6 +28,8 @@ pub enum CompileError {
     },
     #[error("listener {0}: address used twice")]
     DuplicateListener(SocketAddr),
+    #[error("cluster {name}: {reason}")]
+    Cluster { name: String, reason: String },
     #[error("listener {address}: certificate {name}: {reason}")]
     Certificate {
         address: SocketAddr,
@@ -288,7 +290,18 @@ pub struct ClusterTable {
     pub name: Arc<str>,
     pub protocol: UpstreamProtocol,
     pub endpoints: Vec<SocketAddr>,
+    /// TLS to the endpoints, when a BackendTLSPolicy applies.
+    pub tls: Option<Arc<UpstreamTlsTable>>,
+    source_tls: Option<config::UpstreamTls>,
     next: AtomicUsize,
+}
+
+/// A compiled BackendTLSPolicy: the client config and SNI for one cluster.
+pub struct UpstreamTlsTable {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: rustls::pki_types::ServerName<'static>,
+    /// Distinguishes pooled connections made with different TLS settings.
+    pub id: u64,
 }
 
 impl ClusterTable {
@@ -314,16 +327,29 @@ impl RouteTable {
         for (name, c) in &config.clusters {
             let reused = previous
                 .and_then(|p| p.clusters.get(name))
-                .filter(|p| p.protocol == c.protocol && p.endpoints == c.endpoints)
+                .filter(|p| {
+                    p.protocol == c.protocol && p.endpoints == c.endpoints && p.source_tls == c.tls
+                })
                 .cloned();
-            let table = reused.unwrap_or_else(|| {
-                Arc::new(ClusterTable {
+            let table = match reused {
+                Some(t) => t,
+                None => Arc::new(ClusterTable {
                     name: name.as_str().into(),
                     protocol: c.protocol,
                     endpoints: c.endpoints.clone(),
+                    tls: c
+                        .tls
+                        .as_ref()
+                        .map(|t| upstream_tls(t, c.protocol))
+                        .transpose()
+                        .map_err(|reason| CompileError::Cluster {
+                            name: name.clone(),
+                            reason,
+                        })?,
+                    source_tls: c.tls.clone(),
                     next: AtomicUsize::new(0),
-                })
-            });
+                }),
+            };
             clusters.insert(name.clone(), table);
         }
         let mut listeners = HashMap::new();
@@ -405,9 +431,79 @@ fn tls_acceptor(l: &config::Listener) -> Result<tokio_rustls::TlsAcceptor, Compi
         });
     }
     let resolver = Arc::new(weir_tls::SniResolver::new(hosts));
-    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(
-        resolver,
-    )))
+    let client_verifier = match &l.client_validation {
+        None => None,
+        Some(v) => {
+            let bundles: Vec<&[u8]> = v.ca_pems.iter().map(|p| p.as_bytes()).collect();
+            let bad = |reason: String| CompileError::Certificate {
+                address: l.address,
+                name: "client CA".into(),
+                reason,
+            };
+            let roots = weir_tls::client_auth::root_store(&bundles).map_err(bad)?;
+            let mode = if v.insecure_fallback {
+                weir_tls::client_auth::ClientValidationMode::AllowInsecureFallback
+            } else {
+                weir_tls::client_auth::ClientValidationMode::AllowValidOnly
+            };
+            Some(weir_tls::client_auth::client_verifier(roots, mode).map_err(bad)?)
+        }
+    };
+    Ok(tokio_rustls::TlsAcceptor::from(
+        weir_tls::server_config_with_client_auth(resolver, client_verifier),
+    ))
+}
+
+/// The client config for a cluster's BackendTLSPolicy.
+fn upstream_tls(
+    t: &config::UpstreamTls,
+    protocol: UpstreamProtocol,
+) -> Result<Arc<UpstreamTlsTable>, String> {
+    use std::hash::{Hash, Hasher};
+    use weir_tls::client_auth::{BackendIdentity, BackendVerifier};
+    let roots = if t.ca_pems.is_empty() && t.system_roots {
+        let mut roots = rustls::RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        for cert in found.certs {
+            let _ = roots.add(cert);
+        }
+        roots
+    } else {
+        let bundles: Vec<&[u8]> = t.ca_pems.iter().map(|p| p.as_bytes()).collect();
+        weir_tls::client_auth::root_store(&bundles)?
+    };
+    let identity = if t.subject_alt_names.is_empty() {
+        BackendIdentity::Hostname(t.hostname.clone())
+    } else {
+        BackendIdentity::SubjectAltNames(t.subject_alt_names.clone())
+    };
+    let verifier = Arc::new(BackendVerifier::new(roots, identity)?);
+    let client_cert = match &t.client_certificate {
+        Some(c) => Some(
+            weir_tls::LoadedCertificate::from_pem(
+                c.cert_pem.as_bytes(),
+                c.key_pem.as_bytes(),
+                weir_tls::material::unix_now(),
+            )
+            .map_err(|e| format!("client certificate {}: {e}", c.name))?,
+        ),
+        None => None,
+    };
+    let alpn: &[&[u8]] = match protocol {
+        UpstreamProtocol::H2c => &[b"h2"],
+        _ => &[b"http/1.1"],
+    };
+    let config =
+        weir_tls::client_auth::backend_client_config(verifier, client_cert.as_ref(), alpn)?;
+    let server_name = rustls::pki_types::ServerName::try_from(t.hostname.clone())
+        .map_err(|e| format!("hostname {}: {e}", t.hostname))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{t:?}").hash(&mut h);
+    Ok(Arc::new(UpstreamTlsTable {
+        config,
+        server_name,
+        id: h.finish(),
+    }))
 }
 
 fn compile_route(

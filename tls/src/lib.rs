@@ -8,6 +8,7 @@
 //!
 //! One crypto provider for the whole workspace: ring (see docs/adr/0006).
 
+pub mod client_auth;
 pub mod devcert;
 pub mod material;
 pub mod sni;
@@ -26,11 +27,22 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn server_config(
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
 ) -> Arc<rustls::ServerConfig> {
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+    server_config_with_client_auth(resolver, None)
+}
+
+/// As `server_config`, verifying client certificates with `client_verifier` when given.
+pub fn server_config_with_client_auth(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Arc<rustls::ServerConfig> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .expect("ring supports TLS 1.2 and 1.3");
+    let builder = match client_verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(cfg)
 }

@@ -259,7 +259,9 @@ fn hostname_intersection(s: &Suite) -> BoxFut<'_> {
             c.request.tls_pin = Some(leaf.clone());
             c
         };
-        let cases: [(&str, &[&str], &[(&str, &str)], &str); 4] = [
+        // (Gateway, its routes, SNI → backend that must answer, SNI that must be rejected)
+        type Case4<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case4; 4] = [
             (
                 "gw-tlsroute-exact-hostname-x-1",
                 &["tlsroute-more-specific-wc-hostname-x-1"],

@@ -159,6 +159,7 @@ pub(crate) fn resolve_backend(
         Cluster {
             protocol,
             endpoints,
+            tls: None,
         },
     );
     Ok(name)

@@ -10,7 +10,7 @@ use gateway_api::gateways::{
 use weir_store::{NsName, Snapshot};
 
 use gateway_api::gateways::GatewayListenersTlsMode as TlsMode;
-use weir_proxy::config::{CertificatePem, HostMode, ListenerProtocol};
+use weir_proxy::config::{CertificatePem, ClientValidation, HostMode, ListenerProtocol};
 
 use super::backend::reference_granted;
 use super::{LabelSelector, TranslateContext};
@@ -61,6 +61,8 @@ pub(crate) struct GatewayModel<'a> {
     pub rejected: Option<(&'static str, String)>,
     pub address_problem: Option<(&'static str, String)>,
     pub listeners: Vec<ListenerModel<'a>>,
+    /// Frontend client-certificate validation per port (Gateway `spec.tls.frontend`).
+    pub client_validation: BTreeMap<i32, ClientValidation>,
 }
 
 pub(crate) fn translate_gateway_classes(
@@ -142,7 +144,9 @@ pub(crate) fn model_gateways<'a>(
         if let Some(("UnsupportedAddress", msg)) = &address_problem {
             rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
         }
-        let listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
+        let mut listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
+        let client_validation =
+            frontend_validation(snapshot, &id.namespace, gw, &mut listeners, generation);
         out.push(GatewayModel {
             id: id.clone(),
             generation,
@@ -150,6 +154,7 @@ pub(crate) fn model_gateways<'a>(
             rejected,
             address_problem,
             listeners,
+            client_validation,
         });
     }
     out
@@ -551,4 +556,178 @@ fn resolve_certificates(
         )
     });
     out
+}
+
+/// One frontend validation block, whichever of `default` or `perPort` it came from.
+struct ValidationSpec<'a> {
+    refs: Vec<(&'a str, &'a str, &'a str, Option<&'a str>)>,
+    insecure_fallback: bool,
+}
+
+/// Resolves `spec.tls.frontend` for every port that carries HTTPS listeners. A port whose CA
+/// references do not resolve fails closed: its HTTPS listeners report ResolvedRefs=False and
+/// are not served, rather than silently accepting clients without validation.
+fn frontend_validation(
+    snapshot: &Snapshot,
+    gw_ns: &str,
+    gw: &Gateway,
+    listeners: &mut [ListenerModel<'_>],
+    generation: i64,
+) -> BTreeMap<i32, ClientValidation> {
+    use gateway_api::gateways::{
+        GatewayTlsFrontendDefaultValidationMode as DM,
+        GatewayTlsFrontendPerPortTlsValidationMode as PM,
+    };
+    let mut out = BTreeMap::new();
+    let Some(frontend) = gw.spec.tls.as_ref().and_then(|t| t.frontend.as_ref()) else {
+        return out;
+    };
+    let default = frontend
+        .default
+        .validation
+        .as_ref()
+        .map(|v| ValidationSpec {
+            refs: v
+                .ca_certificate_refs
+                .iter()
+                .map(|r| {
+                    (
+                        r.group.as_str(),
+                        r.kind.as_str(),
+                        r.name.as_str(),
+                        r.namespace.as_deref(),
+                    )
+                })
+                .collect(),
+            insecure_fallback: matches!(v.mode, Some(DM::AllowInsecureFallback)),
+        });
+    let ports: std::collections::BTreeSet<i32> = listeners
+        .iter()
+        .filter(|l| l.spec.protocol == "HTTPS")
+        .map(|l| l.spec.port)
+        .collect();
+    for port in ports {
+        let per_port = frontend.per_port.iter().flatten().find(|p| p.port == port);
+        let spec = match per_port {
+            Some(p) => p.tls.validation.as_ref().map(|v| ValidationSpec {
+                refs: v
+                    .ca_certificate_refs
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.group.as_str(),
+                            r.kind.as_str(),
+                            r.name.as_str(),
+                            r.namespace.as_deref(),
+                        )
+                    })
+                    .collect(),
+                insecure_fallback: matches!(v.mode, Some(PM::AllowInsecureFallback)),
+            }),
+            None => default.as_ref().map(|d| ValidationSpec {
+                refs: d.refs.clone(),
+                insecure_fallback: d.insecure_fallback,
+            }),
+        };
+        let Some(spec) = spec else { continue };
+        match resolve_ca_refs(snapshot, gw_ns, &spec.refs) {
+            Ok(ca_pems) => {
+                out.insert(
+                    port,
+                    ClientValidation {
+                        ca_pems,
+                        insecure_fallback: spec.insecure_fallback,
+                    },
+                );
+            }
+            Err((reason, msg)) => {
+                for l in listeners
+                    .iter_mut()
+                    .filter(|l| l.spec.port == port && l.spec.protocol == "HTTPS")
+                {
+                    super::set(
+                        &mut l.conditions,
+                        Condition::new("ResolvedRefs", false, reason, msg.clone(), generation),
+                    );
+                    super::set(
+                        &mut l.conditions,
+                        Condition::new(
+                            "Programmed",
+                            false,
+                            "Invalid",
+                            format!(
+                                "client certificate validation for port {port} cannot be set up: {msg}"
+                            ),
+                            generation,
+                        ),
+                    );
+                    l.serving = false;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// CA bundles from ConfigMaps or Secrets (`ca.crt`). Every reference must resolve.
+fn resolve_ca_refs(
+    snapshot: &Snapshot,
+    gw_ns: &str,
+    refs: &[(&str, &str, &str, Option<&str>)],
+) -> Result<Vec<String>, (&'static str, String)> {
+    let mut pems = Vec::new();
+    for (group, kind, name, namespace) in refs {
+        let ns = namespace.unwrap_or(gw_ns);
+        let id = NsName::new(ns, *name);
+        if !group.is_empty() || !matches!(*kind, "ConfigMap" | "Secret") {
+            return Err((
+                "InvalidCACertificateRef",
+                format!(
+                    "caCertificateRef {id}: kind {kind} is not supported; use a ConfigMap or Secret with ca.crt"
+                ),
+            ));
+        }
+        if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", kind, ns, name) {
+            return Err((
+                "RefNotPermitted",
+                format!(
+                    "caCertificateRef {kind} {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it"
+                ),
+            ));
+        }
+        let pem = match *kind {
+            "ConfigMap" => snapshot
+                .config_maps
+                .get(&id)
+                .and_then(|c| c.data.as_ref())
+                .and_then(|d| d.get("ca.crt"))
+                .cloned(),
+            _ => snapshot
+                .secrets
+                .get(&id)
+                .and_then(|s| s.data.as_ref())
+                .and_then(|d| d.get("ca.crt"))
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned()),
+        };
+        let Some(pem) = pem else {
+            return Err((
+                "InvalidCACertificateRef",
+                format!("caCertificateRef {kind} {id}: not found, or has no ca.crt"),
+            ));
+        };
+        if let Err(e) = weir_tls::client_auth::root_store(&[pem.as_bytes()]) {
+            return Err((
+                "InvalidCACertificateRef",
+                format!("caCertificateRef {kind} {id}: {e}"),
+            ));
+        }
+        pems.push(pem);
+    }
+    if pems.is_empty() {
+        return Err((
+            "InvalidCACertificateRef",
+            "client certificate validation needs at least one caCertificateRef".into(),
+        ));
+    }
+    Ok(pems)
 }

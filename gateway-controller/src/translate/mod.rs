@@ -167,6 +167,7 @@ fn assemble(
                         address: addr,
                         protocol: l.protocol,
                         hosts: Vec::new(),
+                        client_validation: g.client_validation.get(&l.spec.port).cloned(),
                     });
                     // Another Gateway on this address uses the port with another protocol.
                     if socket.protocol != l.protocol {

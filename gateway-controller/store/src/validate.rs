@@ -636,13 +636,13 @@ fn validate_tls_route(r: &gateway_api::tlsroutes::TlsRoute, errs: &mut Vec<Field
         }
         for (bi, b) in rule.backend_refs.iter().enumerate() {
             let bf = format!("spec.rules[{ri}].backendRefs[{bi}]");
-            if let Some(w) = b.weight {
-                if !(0..=1_000_000).contains(&w) {
-                    errs.push(err(
-                        format!("{bf}.weight"),
-                        format!("{w} is out of range 0-1000000"),
-                    ));
-                }
+            if let Some(w) = b.weight
+                && !(0..=1_000_000).contains(&w)
+            {
+                errs.push(err(
+                    format!("{bf}.weight"),
+                    format!("{w} is out of range 0-1000000"),
+                ));
             }
             match b.port {
                 Some(p) => check_port(errs, &format!("{bf}.port"), p),

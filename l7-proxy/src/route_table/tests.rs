@@ -99,6 +99,8 @@ fn weighted_pick_respects_weights_and_skips_zero() {
                 name: n.into(),
                 protocol: UpstreamProtocol::Http1,
                 endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))],
+                tls: None,
+                source_tls: None,
                 next: AtomicUsize::new(0),
             }),
         );
