@@ -1488,6 +1488,7 @@ fn reference_grant_admits_cross_namespace_backend_with_its_ready_endpoints() {
             "198.18.0.1:8080".parse().unwrap(),
             "198.18.0.2:8080".parse().unwrap(),
         ],
+        tls: None,
     };
     assert_eq!(
         t.config.clusters,
