@@ -127,6 +127,21 @@ pub fn print_table(doc: &Value) -> usize {
                     );
                 }
             }
+            "BackendTLSPolicy" => {
+                println!("BackendTLSPolicy {name}");
+                for a in st["ancestors"].as_array().into_iter().flatten() {
+                    let r = &a["ancestorRef"];
+                    line(
+                        "  ",
+                        format!(
+                            "ancestor Gateway {}/{}",
+                            r["namespace"].as_str().unwrap_or(""),
+                            r["name"].as_str().unwrap_or("")
+                        ),
+                        &a["conditions"],
+                    );
+                }
+            }
             _ => line("", format!("{kind} {name}"), &st["conditions"]),
         }
     }

@@ -767,3 +767,167 @@ async fn client_certificates_are_validated_per_port_with_insecure_fallback() {
         "and one with an untrusted certificate"
     );
 }
+
+fn backend_tls_policy(
+    name: &str,
+    svc: &str,
+    hostname: &str,
+    sans: &[&str],
+    ca_map: &str,
+) -> String {
+    let mut out = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  targetRefs: [{{group: \"\", kind: Service, name: {svc}}}]\n  validation:\n    hostname: {hostname}\n    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: {ca_map}}}]\n"
+    );
+    if !sans.is_empty() {
+        out.push_str("    subjectAltNames:\n");
+        for s in sans {
+            out.push_str(&format!("    - {{type: Hostname, hostname: {s}}}\n"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_tls_policy_verifies_the_backend_and_refuses_a_wrong_san() {
+    let backend_ca = DevCa::new("backend CA").unwrap();
+    let backend_cert = backend_ca.issue(&["backend.internal"], 30).unwrap();
+    let tls_backend: SocketAddr = "127.0.48.1:8443".parse().unwrap();
+    let acceptor = weir_echo::tls_acceptor(
+        backend_cert.cert_pem.as_bytes(),
+        backend_cert.key_pem.as_bytes(),
+    )
+    .unwrap();
+    let id = Arc::new(weir_echo::EchoIdentity {
+        pod: "secure-pod".into(),
+        namespace: "default".into(),
+        ..Default::default()
+    });
+    tokio::spawn(weir_echo::serve_tls(
+        tokio::net::TcpListener::bind(tls_backend).await.unwrap(),
+        acceptor,
+        id,
+    ));
+    let ca_map = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: backend-ca\n  namespace: default\ndata:\n  ca.crt: |\n{}",
+        backend_ca
+            .cert_pem
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    // Four Services on the same TLS endpoint, each with its own policy.
+    let services = ["good", "wrong-host", "san-ok", "san-bad", "no-ca"]
+        .map(|s| service(s, tls_backend, None))
+        .join("---\n");
+    let policies = [
+        backend_tls_policy("good", "good", "backend.internal", &[], "backend-ca"),
+        backend_tls_policy(
+            "wrong-host",
+            "wrong-host",
+            "other.internal",
+            &[],
+            "backend-ca",
+        ),
+        backend_tls_policy(
+            "san-ok",
+            "san-ok",
+            "sni.example",
+            &["backend.internal"],
+            "backend-ca",
+        ),
+        backend_tls_policy(
+            "san-bad",
+            "san-bad",
+            "backend.internal",
+            &["nope.internal"],
+            "backend-ca",
+        ),
+        backend_tls_policy("no-ca", "no-ca", "backend.internal", &[], "missing-ca"),
+    ]
+    .join("---\n");
+    let routes = ["good", "wrong-host", "san-ok", "san-bad", "no-ca"]
+        .map(|s| route(s, &format!("{s}.example"), "/", s))
+        .join("---\n");
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.48.10", 8080)),
+        ("ca.yaml", ca_map),
+        ("svc.yaml", services),
+        ("policies.yaml", policies),
+        ("routes.yaml", routes),
+    ])
+    .await;
+    let gw: SocketAddr = "127.0.48.10:8080".parse().unwrap();
+    let (status, body) = get(gw, "good.example", "/").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["tls"]["serverName"], "backend.internal",
+        "SNI is the policy's hostname"
+    );
+    assert_eq!(
+        get(gw, "wrong-host.example", "/").await.unwrap().0,
+        502,
+        "a certificate without the hostname is refused"
+    );
+    let (status, body) = get(gw, "san-ok.example", "/").await.unwrap();
+    assert_eq!(
+        status, 200,
+        "subjectAltNames replace the hostname check: {body}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["tls"]["serverName"], "sni.example",
+        "SNI stays the hostname"
+    );
+    assert_eq!(
+        get(gw, "san-bad.example", "/").await.unwrap().0,
+        502,
+        "a backend whose SAN is wrong is refused"
+    );
+    assert_eq!(
+        get(gw, "no-ca.example", "/").await.unwrap().0,
+        503,
+        "an unresolvable CA fails closed, never plaintext"
+    );
+    // Status on the policies, with the Gateway as ancestor.
+    let status = w.status().await;
+    let policy = |name: &str| {
+        status["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "BackendTLSPolicy" && i["metadata"]["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let cond = |p: &serde_json::Value, t: &str| {
+        p["status"]["ancestors"][0]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap()
+            .clone()
+    };
+    let good = policy("good");
+    assert_eq!(good["status"]["ancestors"][0]["ancestorRef"]["name"], "gw");
+    assert_eq!(cond(&good, "Accepted")["status"], "True");
+    let bad = policy("no-ca");
+    assert_eq!(
+        (
+            cond(&bad, "Accepted")["reason"].as_str(),
+            cond(&bad, "ResolvedRefs")["reason"].as_str()
+        ),
+        (
+            Some("NoValidCACertificate"),
+            Some("InvalidCACertificateRef")
+        )
+    );
+    assert!(
+        cond(&bad, "ResolvedRefs")["message"]
+            .as_str()
+            .unwrap()
+            .contains("default/missing-ca")
+    );
+}

@@ -124,6 +124,18 @@ pub fn status_document(p: &Published) -> Value {
             "status": s,
         }));
     }
+    for (id, s) in &p.statuses.backend_tls_policies {
+        let generation = p
+            .snapshot
+            .backend_tls_policies
+            .get(id)
+            .map_or(0, |o| gen_of(&o.metadata));
+        items.push(json!({
+            "apiVersion": format!("{GROUP}/v1"), "kind": "BackendTLSPolicy",
+            "metadata": { "namespace": id.namespace, "name": id.name, "generation": generation },
+            "status": s,
+        }));
+    }
     json!({
         "configVersion": p.version,
         "sourceRevision": p.revision,

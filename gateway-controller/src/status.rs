@@ -130,6 +130,22 @@ pub struct Statuses {
     pub http_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "tlsRoutes")]
     pub tls_routes: BTreeMap<NsName, RouteStatus>,
+    #[serde(rename = "backendTLSPolicies")]
+    pub backend_tls_policies: BTreeMap<NsName, PolicyStatus>,
+}
+
+/// A policy's status: one entry per Gateway it affects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PolicyStatus {
+    pub ancestors: Vec<PolicyAncestorStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAncestorStatus {
+    pub ancestor_ref: ParentRef,
+    pub controller_name: String,
+    pub conditions: Vec<Condition>,
 }
 
 impl Statuses {
@@ -154,6 +170,18 @@ impl Statuses {
             .iter_mut()
             .map(|(k, s)| ("HTTPRoute", k, s));
         let routes = routes.chain(self.tls_routes.iter_mut().map(|(k, s)| ("TLSRoute", k, s)));
+        for (k, s) in &mut self.backend_tls_policies {
+            for a in &mut s.ancestors {
+                out.push((
+                    format!(
+                        "BackendTLSPolicy/{k}/ancestor/{}/{}",
+                        a.ancestor_ref.namespace.as_deref().unwrap_or(""),
+                        a.ancestor_ref.name
+                    ),
+                    &mut a.conditions,
+                ));
+            }
+        }
         for (kind, k, s) in routes {
             for p in &mut s.parents {
                 let key = format!(

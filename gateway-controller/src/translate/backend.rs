@@ -153,13 +153,26 @@ pub(crate) fn resolve_backend(
     }
     endpoints.sort();
     endpoints.dedup();
+    // A BackendTLSPolicy on this port: TLS to the endpoints. One that cannot be honoured
+    // fails closed (no endpoints, so 503), never plaintext.
+    let tls = match super::backend_tls::policy_for(snapshot, &id, port_name) {
+        None => None,
+        Some((pid, policy)) => match super::backend_tls::upstream_tls(snapshot, pid, policy) {
+            Ok(t) => Some(t),
+            Err((_, msg)) => {
+                tracing::debug!(service = %id, policy = %pid, reason = %msg, "BackendTLSPolicy cannot be honoured; backend fails closed");
+                endpoints.clear();
+                None
+            }
+        },
+    };
     let name = format!("{id}:{port}");
     clusters.insert(
         name.clone(),
         Cluster {
             protocol,
             endpoints,
-            tls: None,
+            tls,
         },
     );
     Ok(name)

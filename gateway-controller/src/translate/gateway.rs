@@ -630,70 +630,79 @@ fn frontend_validation(
             }),
         };
         let Some(spec) = spec else { continue };
-        match resolve_ca_refs(snapshot, gw_ns, &spec.refs) {
-            Ok(ca_pems) => {
-                out.insert(
-                    port,
-                    ClientValidation {
-                        ca_pems,
-                        insecure_fallback: spec.insecure_fallback,
-                    },
+        let (ca_pems, problems) = resolve_ca_refs(snapshot, gw_ns, &spec.refs);
+        let https_on_port =
+            |l: &&mut ListenerModel<'_>| l.spec.port == port && l.spec.protocol == "HTTPS";
+        if let Some((reason, _)) = problems
+            .iter()
+            .find(|p| p.0 == "RefNotPermitted")
+            .or(problems.first())
+        {
+            let msg = problems
+                .iter()
+                .map(|p| p.1.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            for l in listeners.iter_mut().filter(https_on_port) {
+                super::set(
+                    &mut l.conditions,
+                    Condition::new("ResolvedRefs", false, reason, msg.clone(), generation),
                 );
             }
-            Err((reason, msg)) => {
-                for l in listeners
-                    .iter_mut()
-                    .filter(|l| l.spec.port == port && l.spec.protocol == "HTTPS")
-                {
-                    super::set(
-                        &mut l.conditions,
-                        Condition::new("ResolvedRefs", false, reason, msg.clone(), generation),
-                    );
-                    super::set(
-                        &mut l.conditions,
-                        Condition::new(
-                            "Programmed",
-                            false,
-                            "Invalid",
-                            format!(
-                                "client certificate validation for port {port} cannot be set up: {msg}"
-                            ),
-                            generation,
-                        ),
-                    );
-                    l.serving = false;
-                }
-            }
         }
+        if ca_pems.is_empty() {
+            // Nothing to validate against: fail closed rather than admit every client.
+            let msg =
+                format!("no valid CA certificate for client certificate validation on port {port}");
+            for l in listeners.iter_mut().filter(https_on_port) {
+                super::set(
+                    &mut l.conditions,
+                    Condition::new(
+                        "Accepted",
+                        false,
+                        "NoValidCACertificate",
+                        msg.clone(),
+                        generation,
+                    ),
+                );
+                super::set(
+                    &mut l.conditions,
+                    Condition::new("Programmed", false, "Invalid", msg.clone(), generation),
+                );
+                l.serving = false;
+            }
+            continue;
+        }
+        out.insert(
+            port,
+            ClientValidation {
+                ca_pems,
+                insecure_fallback: spec.insecure_fallback,
+            },
+        );
     }
     out
 }
 
-/// CA bundles from ConfigMaps or Secrets (`ca.crt`). Every reference must resolve.
+/// CA bundles from ConfigMaps or Secrets (`ca.crt`), and a (reason, message) per reference that
+/// does not resolve.
 fn resolve_ca_refs(
     snapshot: &Snapshot,
     gw_ns: &str,
     refs: &[(&str, &str, &str, Option<&str>)],
-) -> Result<Vec<String>, (&'static str, String)> {
+) -> (Vec<String>, Vec<(&'static str, String)>) {
     let mut pems = Vec::new();
+    let mut problems = Vec::new();
     for (group, kind, name, namespace) in refs {
         let ns = namespace.unwrap_or(gw_ns);
         let id = NsName::new(ns, *name);
         if !group.is_empty() || !matches!(*kind, "ConfigMap" | "Secret") {
-            return Err((
-                "InvalidCACertificateRef",
-                format!(
-                    "caCertificateRef {id}: kind {kind} is not supported; use a ConfigMap or Secret with ca.crt"
-                ),
-            ));
+            problems.push(("InvalidCACertificateKind", format!("caCertificateRef {id}: kind {kind} is not supported; use a ConfigMap (or Secret) with ca.crt")));
+            continue;
         }
         if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", kind, ns, name) {
-            return Err((
-                "RefNotPermitted",
-                format!(
-                    "caCertificateRef {kind} {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it"
-                ),
-            ));
+            problems.push(("RefNotPermitted", format!("caCertificateRef {kind} {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it")));
+            continue;
         }
         let pem = match *kind {
             "ConfigMap" => snapshot
@@ -709,25 +718,19 @@ fn resolve_ca_refs(
                 .and_then(|d| d.get("ca.crt"))
                 .map(|b| String::from_utf8_lossy(&b.0).into_owned()),
         };
-        let Some(pem) = pem else {
-            return Err((
+        match pem {
+            None => problems.push((
                 "InvalidCACertificateRef",
                 format!("caCertificateRef {kind} {id}: not found, or has no ca.crt"),
-            ));
-        };
-        if let Err(e) = weir_tls::client_auth::root_store(&[pem.as_bytes()]) {
-            return Err((
-                "InvalidCACertificateRef",
-                format!("caCertificateRef {kind} {id}: {e}"),
-            ));
+            )),
+            Some(pem) => match weir_tls::client_auth::root_store(&[pem.as_bytes()]) {
+                Ok(_) => pems.push(pem),
+                Err(e) => problems.push((
+                    "InvalidCACertificateRef",
+                    format!("caCertificateRef {kind} {id}: {e}"),
+                )),
+            },
         }
-        pems.push(pem);
     }
-    if pems.is_empty() {
-        return Err((
-            "InvalidCACertificateRef",
-            "client certificate validation needs at least one caCertificateRef".into(),
-        ));
-    }
-    Ok(pems)
+    (pems, problems)
 }

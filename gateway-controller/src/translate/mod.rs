@@ -5,6 +5,7 @@
 
 mod attach;
 mod backend;
+mod backend_tls;
 mod gateway;
 pub mod hostname;
 mod http_route;
@@ -105,6 +106,8 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             tls_route_statuses.insert(id.clone(), status);
         }
     }
+    let uses = policy_uses(snapshot, &route_statuses);
+    let backend_tls_policies = backend_tls::policy_statuses(snapshot, &ctx.controller_name, &uses);
     let (listeners, gateway_statuses) = assemble(&gateways, listener_routes, tls_listener_routes);
     Translation {
         config: ProxyConfig {
@@ -116,6 +119,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             gateways: gateway_statuses,
             http_routes: route_statuses,
             tls_routes: tls_route_statuses,
+            backend_tls_policies,
         },
     }
 }
@@ -305,6 +309,21 @@ fn assemble(
                 generation,
             ),
         };
+        let mut conditions = vec![accepted, programmed];
+        if let Some(port) = g
+            .client_validation
+            .iter()
+            .find(|(_, v)| v.insecure_fallback)
+            .map(|(p, _)| *p)
+        {
+            conditions.push(Condition::new(
+                "InsecureFrontendValidationMode",
+                true,
+                "ConfigurationChanged",
+                format!("port {port} accepts clients without a valid certificate (AllowInsecureFallback)"),
+                generation,
+            ));
+        }
         statuses.insert(
             g.id.clone(),
             GatewayStatus {
@@ -316,12 +335,76 @@ fn assemble(
                         value: ip.to_string(),
                     })
                     .collect(),
-                conditions: vec![accepted, programmed],
+                conditions,
                 listeners: listener_statuses,
             },
         );
     }
     (sockets.into_values().collect(), statuses)
+}
+
+/// (Gateway, Service, port name) for every Service port an HTTPRoute accepted on one of our
+/// Gateways sends traffic to: where BackendTLSPolicies take effect and report status.
+fn policy_uses(
+    snapshot: &Snapshot,
+    routes: &BTreeMap<NsName, crate::status::RouteStatus>,
+) -> std::collections::BTreeSet<(NsName, NsName, String)> {
+    let mut uses = std::collections::BTreeSet::new();
+    for (id, status) in routes {
+        let Some(route) = snapshot.http_routes.get(id) else {
+            continue;
+        };
+        let gateways: Vec<NsName> = status
+            .parents
+            .iter()
+            .filter(|p| {
+                p.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Accepted" && c.is_true())
+            })
+            .map(|p| {
+                NsName::new(
+                    p.parent_ref
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| id.namespace.clone()),
+                    p.parent_ref.name.clone(),
+                )
+            })
+            .collect();
+        for b in route
+            .spec
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.backend_refs.iter().flatten())
+        {
+            if b.group.as_deref().unwrap_or("") != ""
+                || b.kind.as_deref().unwrap_or("Service") != "Service"
+            {
+                continue;
+            }
+            let svc = NsName::new(
+                b.namespace.clone().unwrap_or_else(|| id.namespace.clone()),
+                b.name.clone(),
+            );
+            let Some(port_name) = snapshot.services.get(&svc).and_then(|s| {
+                s.spec
+                    .as_ref()?
+                    .ports
+                    .as_ref()?
+                    .iter()
+                    .find(|p| Some(p.port) == b.port)
+                    .map(|p| p.name.clone().unwrap_or_default())
+            }) else {
+                continue;
+            };
+            for g in &gateways {
+                uses.insert((g.clone(), svc.clone(), port_name.clone()));
+            }
+        }
+    }
+    uses
 }
 
 /// Replaces the condition of the same type.
