@@ -766,6 +766,25 @@ async fn client_certificates_are_validated_per_port_with_insecure_fallback() {
             .is_ok(),
         "and one with an untrusted certificate"
     );
+    // The Gateway says that one of its ports is lenient.
+    let status = _w.status().await;
+    let gw = status["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Gateway")
+        .unwrap();
+    let c = gw["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "InsecureFrontendValidationMode")
+        .expect("InsecureFrontendValidationMode");
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("True"), Some("ConfigurationChanged"))
+    );
+    assert!(c["message"].as_str().unwrap().contains("9443"));
 }
 
 fn backend_tls_policy(
