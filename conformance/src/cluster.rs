@@ -50,6 +50,8 @@ pub struct FakeCluster {
     pub key_pairs: BTreeMap<String, KeyPairPem>,
     /// The harness CA (DER), which signed every Secret.
     pub ca_der: Arc<Vec<u8>>,
+    /// Client CAs of the frontend validation tests: (default, per-port).
+    pub client_cas: Arc<(weir_tls::devcert::DevCa, weir_tls::devcert::DevCa)>,
 }
 
 /// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs. All are
@@ -74,7 +76,7 @@ const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
     (
         "gateway-conformance-infra",
         "tls-checks-certificate",
-        &["abc.example.com", "*.example.com", "*.com"],
+        &["abc.example.com"],
     ),
     (
         "gateway-conformance-infra",
@@ -141,11 +143,21 @@ impl FakeCluster {
             certificates: BTreeMap::new(),
             key_pairs: BTreeMap::new(),
             ca_der: Arc::new(Vec::new()),
+            client_cas: Arc::new((
+                weir_tls::devcert::DevCa::new("client CA")?,
+                weir_tls::devcert::DevCa::new("per-port client CA")?,
+            )),
         };
         let ca = weir_tls::devcert::DevCa::new("weir conformance CA")?;
         let mut secret_docs = Vec::new();
         for (ns, name, sans) in SUITE_SECRETS {
-            let cert = ca.issue(sans, 365)?;
+            // The backend serving certificate also carries the SPIFFE ID the SAN tests look for.
+            let uris: &[&str] = if *name == "tls-checks-certificate" {
+                &["spiffe://abc.example.com/test-identity"]
+            } else {
+                &[]
+            };
+            let cert = ca.issue_with_uris(sans, uris, 365)?;
             let yaml = weir_tls::devcert::secret_manifest(ns, name, &cert, None);
             secret_docs.extend(documents(&yaml)?);
             cluster
@@ -160,11 +172,27 @@ impl FakeCluster {
             );
         }
         cluster.ca_der = Arc::new(pem_der(&ca.cert_pem)?);
-        secret_docs.push(json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": { "name": "tls-checks-ca-certificate", "namespace": "gateway-conformance-infra" },
-            "data": { "ca.crt": ca.cert_pem },
-        }));
+        // CA bundles the suite creates as ConfigMaps: the one that signed everything above, an
+        // unrelated one (validation must fail), and the two client CAs of the frontend tests.
+        let mismatch = weir_tls::devcert::DevCa::new("unrelated CA")?;
+        for (name, pem) in [
+            ("tls-checks-ca-certificate", ca.cert_pem.clone()),
+            ("mismatch-ca-certificate", mismatch.cert_pem.clone()),
+            (
+                "tls-validity-checks-ca-certificate",
+                cluster.client_cas.0.cert_pem.clone(),
+            ),
+            (
+                "tls-validity-checks-per-port-ca-certificate",
+                cluster.client_cas.1.cert_pem.clone(),
+            ),
+        ] {
+            secret_docs.push(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": name, "namespace": "gateway-conformance-infra" },
+                "data": { "ca.crt": pem },
+            }));
+        }
         let mut dep_index = 0u8;
         for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
             dep_index += 1;

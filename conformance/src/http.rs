@@ -44,6 +44,8 @@ pub struct ExpectedRequest {
     pub method: Option<String>,
     pub headers: Vec<(String, String)>,
     pub absent_headers: Vec<String>,
+    /// The SNI the backend must have seen (echo `tls.serverName`).
+    pub sni: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -325,6 +327,14 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
                 got => return Err(format!("backend header {k} = {got:?} (expected {v:?})")),
             }
         }
+        if let Some(sni) = &e.sni {
+            if echo["tls"]["serverName"] != sni.as_str() {
+                return Err(format!(
+                    "backend saw SNI {} (expected {sni})",
+                    echo["tls"]["serverName"]
+                ));
+            }
+        }
         for k in &e.absent_headers {
             if seen.contains_key(&k.to_ascii_lowercase()) {
                 return Err(format!("backend header {k} should be absent"));
@@ -385,6 +395,27 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// MakeRequestAndExpectFailure: five consecutive non-200 answers (any 200 fails at once).
+pub async fn expect_failure(gw: SocketAddr, r: &Request, max: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut streak = 0;
+    while start.elapsed() < max {
+        match round_trip(gw, r).await {
+            Ok(resp) if resp.status == 200 => {
+                return Err(format!("{} {}: answered 200", r.host, r.path));
+            }
+            _ => streak += 1,
+        }
+        if streak >= 5 {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "{} {}: no five failures within {max:?}",
+        r.host, r.path
+    ))
 }
 
 /// The upstream consistency rule: the case passes after `threshold` consecutive correct

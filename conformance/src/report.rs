@@ -18,6 +18,8 @@ pub const GATEWAY_HTTP: Profile = Profile {
     name: "GATEWAY-HTTP",
     core: &["Gateway", "HTTPRoute", "ReferenceGrant"],
     extended: &[
+        "BackendTLSPolicy",
+        "BackendTLSPolicySANValidation",
         "GatewayAddressEmpty",
         "GatewayBackendClientCertificate",
         "GatewayFrontendClientCertificateValidation",

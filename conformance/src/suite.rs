@@ -298,6 +298,39 @@ impl Suite {
         .await
     }
 
+    /// A policy's ancestor entry for Gateway `gw` has the condition (at the latest generation).
+    pub async fn policy_condition(
+        &self,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        gw: (&str, &str),
+        t: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
+        self.wait_for(
+            &format!(
+                "{kind} {ns}/{name} {t}={status} for Gateway {}/{}",
+                gw.0, gw.1
+            ),
+            |doc| {
+                let p = find(doc, kind, ns, name)?;
+                let ancestors = p["status"]["ancestors"].as_array().ok_or("no ancestors")?;
+                let a = ancestors
+                    .iter()
+                    .find(|a| {
+                        a["ancestorRef"]["name"] == gw.1
+                            && a["ancestorRef"]["namespace"].as_str().unwrap_or(ns) == gw.0
+                    })
+                    .ok_or_else(|| format!("no ancestor for Gateway {}/{}", gw.0, gw.1))?;
+                latest(p, &a["conditions"])?;
+                has_condition(&a["conditions"], t, status, reason)
+            },
+        )
+        .await
+    }
+
     /// HTTPRouteMustHaveNoAcceptedParents: no parents, or exactly one with Accepted=False.
     pub async fn route_not_accepted(&self, rns: &str, rname: &str) -> Result<(), String> {
         self.kind_route_not_accepted("HTTPRoute", rns, rname).await

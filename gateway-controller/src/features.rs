@@ -6,6 +6,8 @@
 /// Sorted, as the GatewayClass status lists them.
 pub fn supported_features() -> &'static [&'static str] {
     &[
+        "BackendTLSPolicy",
+        "BackendTLSPolicySANValidation",
         "Gateway",
         "GatewayHTTPListenerIsolation",
         "GatewayPort8080",

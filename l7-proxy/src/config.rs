@@ -283,6 +283,9 @@ pub struct UpstreamTls {
     /// DNS subjectAltNames accepted instead of the hostname.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subject_alt_names: Vec<String>,
+    /// URI subjectAltNames (SPIFFE IDs) accepted instead of the hostname.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_uris: Vec<String>,
     /// The Gateway's backend client certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<CertificatePem>,

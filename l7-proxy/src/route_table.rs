@@ -472,10 +472,22 @@ fn upstream_tls(
         let bundles: Vec<&[u8]> = t.ca_pems.iter().map(|p| p.as_bytes()).collect();
         weir_tls::client_auth::root_store(&bundles)?
     };
-    let identity = if t.subject_alt_names.is_empty() {
+    let identity = if t.subject_alt_names.is_empty() && t.subject_alt_uris.is_empty() {
         BackendIdentity::Hostname(t.hostname.clone())
     } else {
-        BackendIdentity::SubjectAltNames(t.subject_alt_names.clone())
+        use weir_tls::client_auth::SubjectAltName;
+        let dns = t
+            .subject_alt_names
+            .iter()
+            .map(|n| SubjectAltName::Dns(n.clone()));
+        BackendIdentity::SubjectAltNames(
+            dns.chain(
+                t.subject_alt_uris
+                    .iter()
+                    .map(|u| SubjectAltName::Uri(u.clone())),
+            )
+            .collect(),
+        )
     };
     let verifier = Arc::new(BackendVerifier::new(roots, identity)?);
     let client_cert = match &t.client_certificate {

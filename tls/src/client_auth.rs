@@ -101,27 +101,59 @@ impl ClientCertVerifier for InsecureFallback {
 pub enum BackendIdentity {
     /// The SNI hostname (BackendTLSPolicy `validation.hostname`).
     Hostname(String),
-    /// Any of these subjectAltNames (DNS names), instead of the hostname.
-    SubjectAltNames(Vec<String>),
+    /// Any of these subjectAltNames, instead of the hostname.
+    SubjectAltNames(Vec<SubjectAltName>),
 }
 
-/// Verifies a backend's chain against `roots` and its name against `identity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectAltName {
+    Dns(String),
+    /// A URI SAN, such as a SPIFFE ID, compared exactly.
+    Uri(String),
+}
+
+/// Verifies a backend's chain against `roots` (server-auth usage) and its name against
+/// `identity`. rustls' own verifier checks only DNS names and IPs; URI SANs are read with
+/// x509-parser.
 #[derive(Debug)]
 pub struct BackendVerifier {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    roots: RootCertStore,
     identity: BackendIdentity,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl BackendVerifier {
     pub fn new(roots: RootCertStore, identity: BackendIdentity) -> Result<BackendVerifier, String> {
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            crate::provider(),
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
-        Ok(BackendVerifier { inner, identity })
+        if roots.is_empty() {
+            return Err("no trust anchors".into());
+        }
+        Ok(BackendVerifier {
+            roots,
+            identity,
+            provider: crate::provider(),
+        })
     }
+}
+
+fn uri_sans(der: &[u8]) -> Vec<String> {
+    use x509_parser::prelude::*;
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return vec![];
+    };
+    cert.subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::URI(u) => Some(u.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl ServerCertVerifier for BackendVerifier {
@@ -129,29 +161,39 @@ impl ServerCertVerifier for BackendVerifier {
         &self,
         ee: &CertificateDer<'_>,
         inter: &[CertificateDer<'_>],
-        sni: &ServerName<'_>,
-        ocsp: &[u8],
+        _sni: &ServerName<'_>,
+        _ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let parsed = rustls::server::ParsedCertificate::try_from(ee)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
+            inter,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        let dns = |name: &str| {
+            ServerName::try_from(name.to_owned())
+                .map_err(|e| rustls::Error::General(format!("{name}: {e}")))
+                .and_then(|n| rustls::client::verify_server_name(&parsed, &n))
+        };
         match &self.identity {
-            BackendIdentity::Hostname(_) => {
-                self.inner.verify_server_cert(ee, inter, sni, ocsp, now)
-            }
+            BackendIdentity::Hostname(h) => dns(h)?,
             BackendIdentity::SubjectAltNames(names) => {
-                // The chain must verify; the name check is against the listed SANs.
-                let mut last = rustls::Error::General("no subjectAltName to check".into());
-                for n in names {
-                    let Ok(name) = ServerName::try_from(n.clone()) else {
-                        continue;
-                    };
-                    match self.inner.verify_server_cert(ee, inter, &name, ocsp, now) {
-                        Ok(v) => return Ok(v),
-                        Err(e) => last = e,
-                    }
+                let uris = uri_sans(ee);
+                let ok = names.iter().any(|n| match n {
+                    SubjectAltName::Dns(d) => dns(d).is_ok(),
+                    SubjectAltName::Uri(u) => uris.iter().any(|x| x == u),
+                });
+                if !ok {
+                    return Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::NotValidForName,
+                    ));
                 }
-                Err(last)
             }
         }
+        Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
         &self,
@@ -159,7 +201,12 @@ impl ServerCertVerifier for BackendVerifier {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(m, c, d)
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -167,10 +214,17 @@ impl ServerCertVerifier for BackendVerifier {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(m, c, d)
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -37,8 +37,25 @@ impl DevCa {
     /// A leaf for `names` (DNS SANs, `*.` wildcards allowed), valid for `days` from now
     /// (negative `days` gives an already expired certificate, for tests).
     pub fn issue(&self, names: &[&str], days: i64) -> Result<DevCert, rcgen::Error> {
+        self.issue_with_uris(names, &[], days)
+    }
+
+    /// As `issue`, with URI subjectAltNames (SPIFFE IDs) besides the DNS names.
+    pub fn issue_with_uris(
+        &self,
+        names: &[&str],
+        uris: &[&str],
+        days: i64,
+    ) -> Result<DevCert, rcgen::Error> {
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        for u in uris {
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::URI(rcgen::string::Ia5String::try_from(
+                    u.to_string(),
+                )?));
+        }
         params
             .distinguished_name
             .push(DnType::CommonName, names.first().copied().unwrap_or("weir"));

@@ -2,6 +2,7 @@
 //! upstream Go test asserts (read from kubernetes-sigs/gateway-api v1.6.1); the assertions
 //! are written here, not copied.
 
+mod backend_tls;
 mod gateway;
 mod http_core;
 mod http_extended;
@@ -16,5 +17,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(http_core::scenarios());
     v.extend(http_extended::scenarios());
     v.extend(tls::scenarios());
+    v.extend(backend_tls::scenarios());
     v
 }

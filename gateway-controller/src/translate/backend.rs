@@ -113,7 +113,10 @@ pub(crate) fn resolve_backend(
         });
     };
     let protocol = match svc_port.app_protocol.as_deref() {
-        None | Some("http") | Some("HTTP") | Some("kubernetes.io/http") => UpstreamProtocol::Http1,
+        None
+        | Some(
+            "http" | "HTTP" | "kubernetes.io/http" | "https" | "HTTPS" | "kubernetes.io/https",
+        ) => UpstreamProtocol::Http1,
         Some("kubernetes.io/h2c") => UpstreamProtocol::H2c,
         Some("kubernetes.io/ws") => UpstreamProtocol::WebSocket,
         Some(other) => {

@@ -101,7 +101,16 @@ pub(crate) fn upstream_tls(
         }
         ca_pems.push(pem);
     }
-    let system_roots = v.well_known_ca_certificates.as_deref() == Some("System");
+    let system_roots = match v.well_known_ca_certificates.as_deref() {
+        None => false,
+        Some("System") => true,
+        Some(other) => {
+            return Err((
+                "UnsupportedValue",
+                format!("wellKnownCACertificates {other:?} is not supported; use System"),
+            ));
+        }
+    };
     if ca_pems.is_empty() && !system_roots {
         return Err((
             "InvalidCACertificateRef",
@@ -109,19 +118,11 @@ pub(crate) fn upstream_tls(
         ));
     }
     let mut subject_alt_names = Vec::new();
+    let mut subject_alt_uris = Vec::new();
     for san in v.subject_alt_names.iter().flatten() {
-        match (&san.r#type, &san.hostname) {
-            (SanType::Hostname, Some(h)) => subject_alt_names.push(h.clone()),
-            (SanType::Uri, _) => {
-                return Err((
-                    "UnsupportedValue",
-                    format!(
-                        "subjectAltName URI {} is not supported yet",
-                        san.uri.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-            _ => {}
+        match san.r#type {
+            SanType::Hostname => subject_alt_names.extend(san.hostname.clone()),
+            SanType::Uri => subject_alt_uris.extend(san.uri.clone()),
         }
     }
     Ok(UpstreamTls {
@@ -130,6 +131,7 @@ pub(crate) fn upstream_tls(
         ca_pems,
         system_roots,
         subject_alt_names,
+        subject_alt_uris,
         client_certificate: None,
     })
 }
