@@ -711,9 +711,7 @@ async fn client_certificates_are_validated_per_port_with_insecure_fallback() {
         .unwrap()
         .issue(&["intruder.example"], 30)
         .unwrap();
-    let gw = format!(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{{type: IPAddress, value: \"127.0.47.10\"}}]\n  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: client-ca}}]\n      perPort:\n      - port: 9443\n        tls:\n          validation:\n            mode: AllowInsecureFallback\n            caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: client-ca}}]\n  listeners:\n  - {{name: strict, protocol: HTTPS, port: 8443, tls: {{certificateRefs: [{{kind: Secret, name: server}}]}}}}\n  - {{name: lenient, protocol: HTTPS, port: 9443, tls: {{certificateRefs: [{{kind: Secret, name: server}}]}}}}\n"
-    );
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.47.10\"}]\n  tls:\n    frontend:\n      default:\n        validation:\n          caCertificateRefs: [{group: \"\", kind: ConfigMap, name: client-ca}]\n      perPort:\n      - port: 9443\n        tls:\n          validation:\n            mode: AllowInsecureFallback\n            caCertificateRefs: [{group: \"\", kind: ConfigMap, name: client-ca}]\n  listeners:\n  - {name: strict, protocol: HTTPS, port: 8443, tls: {certificateRefs: [{kind: Secret, name: server}]}}\n  - {name: lenient, protocol: HTTPS, port: 9443, tls: {certificateRefs: [{kind: Secret, name: server}]}}\n".to_string();
     let ca_map = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: client-ca\n  namespace: default\ndata:\n  ca.crt: |\n{}",
         client_ca

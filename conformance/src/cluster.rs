@@ -76,7 +76,7 @@ const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
     (
         "gateway-conformance-infra",
         "tls-checks-certificate",
-        &["abc.example.com"],
+        &["abc.example.com", "other.example.com"],
     ),
     (
         "gateway-conformance-infra",

@@ -34,6 +34,8 @@ pub struct Request {
     pub tls_pin: Option<std::sync::Arc<Vec<u8>>>,
     /// Response headers the echo backend is asked to set (`X-Echo-Set-Header`).
     pub backend_sets: Vec<(String, String)>,
+    /// A client certificate and key (PEM) to present over TLS.
+    pub client_cert: Option<std::sync::Arc<(String, String)>>,
 }
 
 /// What the backend must have seen.
@@ -146,18 +148,30 @@ async fn send_tls(
     addr: SocketAddr,
     sni: &str,
     pin: std::sync::Arc<Vec<u8>>,
+    client: Option<&(String, String)>,
     req: http::Request<Empty<Bytes>>,
 ) -> anyhow::Result<RawResponse> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect {addr}"))?;
-    let mut cfg = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
+    let cfg = rustls::ClientConfig::builder_with_provider(weir_tls::provider())
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(std::sync::Arc::new(crate::tls::PinnedCertificate::new(
             pin,
-        )))
-        .with_no_client_auth();
+        )));
+    let mut cfg = match client {
+        None => cfg.with_no_client_auth(),
+        Some((cert, key)) => {
+            use rustls_pki_types::pem::PemObject;
+            let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert.as_bytes())
+                .collect::<Result<Vec<_>, _>>()?;
+            cfg.with_client_auth_cert(
+                chain,
+                rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes())?,
+            )?
+        }
+    };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = rustls_pki_types::ServerName::try_from(sni.to_owned())?;
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
@@ -247,6 +261,7 @@ pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawRespon
                     gw,
                     host.split(':').next().unwrap_or(&host),
                     pin.clone(),
+                    r.client_cert.as_deref(),
                     req,
                 )
                 .await
@@ -327,13 +342,13 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
                 got => return Err(format!("backend header {k} = {got:?} (expected {v:?})")),
             }
         }
-        if let Some(sni) = &e.sni {
-            if echo["tls"]["serverName"] != sni.as_str() {
-                return Err(format!(
-                    "backend saw SNI {} (expected {sni})",
-                    echo["tls"]["serverName"]
-                ));
-            }
+        if let Some(sni) = &e.sni
+            && echo["tls"]["serverName"] != sni.as_str()
+        {
+            return Err(format!(
+                "backend saw SNI {} (expected {sni})",
+                echo["tls"]["serverName"]
+            ));
         }
         for k in &e.absent_headers {
             if seen.contains_key(&k.to_ascii_lowercase()) {
@@ -395,6 +410,33 @@ pub fn compare(c: &Case, resp: &RawResponse) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The TLS handshake (or the first read after it, where TLS 1.3 reports a refused client
+/// certificate) fails three times in a row: no HTTP answer at all.
+pub async fn expect_tls_failure(gw: SocketAddr, r: &Request, max: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut streak = 0;
+    let mut last = String::new();
+    while start.elapsed() < max {
+        match round_trip(gw, r).await {
+            Ok(resp) => {
+                streak = 0;
+                last = format!("got an HTTP {} answer", resp.status);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => {
+                streak += 1;
+                if streak >= 3 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(format!(
+        "{} {}: expected a TLS failure; {last}",
+        r.host, r.path
+    ))
 }
 
 /// MakeRequestAndExpectFailure: five consecutive non-200 answers (any 200 fails at once).

@@ -9,6 +9,8 @@ pub fn supported_features() -> &'static [&'static str] {
         "BackendTLSPolicy",
         "BackendTLSPolicySANValidation",
         "Gateway",
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
         "GatewayHTTPListenerIsolation",
         "GatewayPort8080",
         "HTTPRoute",

@@ -3,6 +3,7 @@
 //! are written here, not copied.
 
 mod backend_tls;
+mod frontend_tls;
 mod gateway;
 mod http_core;
 mod http_extended;
@@ -18,5 +19,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(http_extended::scenarios());
     v.extend(tls::scenarios());
     v.extend(backend_tls::scenarios());
+    v.extend(frontend_tls::scenarios());
     v
 }

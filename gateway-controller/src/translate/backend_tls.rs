@@ -155,7 +155,7 @@ pub(crate) fn policy_statuses(
             }
         }
         for mut group in groups.into_values() {
-            group.sort_by(|a, b| (age(a.1), a.0.to_string()).cmp(&(age(b.1), b.0.to_string())));
+            group.sort_by_key(|a| (age(a.1), a.0.to_string()));
             let winner = group[0].0.to_string();
             for (i, (id, p)) in group.into_iter().enumerate() {
                 let generation = p.metadata.generation.unwrap_or(0);

@@ -379,7 +379,7 @@ fn policy_uses(
             .flatten()
             .flat_map(|r| r.backend_refs.iter().flatten())
         {
-            if b.group.as_deref().unwrap_or("") != ""
+            if !b.group.as_deref().unwrap_or("").is_empty()
                 || b.kind.as_deref().unwrap_or("Service") != "Service"
             {
                 continue;
