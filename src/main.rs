@@ -100,6 +100,9 @@ struct EchoArgs {
     /// PEM private key for the HTTPS port (echo-basic's TLS_SERVER_PRIVKEY).
     #[arg(long, env = "TLS_SERVER_PRIVKEY")]
     tls_key: Option<PathBuf>,
+    /// PEM CA bundle: verify client certificates when presented (echo-basic's TLS_CLIENT_CACERTS).
+    #[arg(long, env = "TLS_CLIENT_CACERTS")]
+    tls_client_cacerts: Option<PathBuf>,
     /// HTTPS port, served when a certificate and key are given.
     #[arg(long, env = "HTTPS_PORT", default_value_t = 8443)]
     https_port: u16,
@@ -233,8 +236,10 @@ async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let read =
             |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let client_ca = args.tls_client_cacerts.as_ref().map(read).transpose()?;
         let acceptor =
-            weir_echo::tls_acceptor(&read(cert)?, &read(key)?).map_err(anyhow::Error::msg)?;
+            weir_echo::tls_acceptor_with_client_ca(&read(cert)?, &read(key)?, client_ca.as_deref())
+                .map_err(anyhow::Error::msg)?;
         let https = tokio::net::TcpListener::bind((args.address, args.https_port))
             .await
             .with_context(|| format!("binding {}:{}", args.address, args.https_port))?;

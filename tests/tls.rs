@@ -257,6 +257,16 @@ async fn curl_reaches_the_backend_through_a_wildcard_certificate() {
         );
         assert!(text.contains("\"pod\": \"v1-pod\""), "{text}");
     }
+    // The expiry of the served certificate is a metric (30 days here).
+    let (_, metrics) = get(w.admin, "127.0.0.1", "/metrics").await.unwrap();
+    let secs: i64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("weir_certificate_expiry_seconds{certificate=\"default/home-tls\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no expiry metric in {metrics}"));
+    assert!((29 * 86_400..=30 * 86_400).contains(&secs), "{secs}");
     // The admin endpoint shows the certificate but never the private key.
     let (_, config) = get(w.admin, "127.0.0.1", "/config").await.unwrap();
     assert!(
@@ -946,5 +956,118 @@ async fn backend_tls_policy_verifies_the_backend_and_refuses_a_wrong_san() {
             .as_str()
             .unwrap()
             .contains("default/missing-ca")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_presents_its_backend_client_certificate() {
+    let ca = DevCa::new("mesh CA").unwrap();
+    let backend_cert = ca.issue(&["backend.internal"], 30).unwrap();
+    let client_cert = ca.issue(&["gateway.internal"], 30).unwrap();
+    // A backend that asks for (and verifies) a client certificate, and echoes it back.
+    let tls_backend: SocketAddr = "127.0.49.1:8443".parse().unwrap();
+    let acceptor = weir_echo::tls_acceptor_with_client_ca(
+        backend_cert.cert_pem.as_bytes(),
+        backend_cert.key_pem.as_bytes(),
+        Some(ca.cert_pem.as_bytes()),
+    )
+    .unwrap();
+    let id = Arc::new(weir_echo::EchoIdentity {
+        pod: "mtls-pod".into(),
+        namespace: "default".into(),
+        ..Default::default()
+    });
+    tokio::spawn(weir_echo::serve_tls(
+        tokio::net::TcpListener::bind(tls_backend).await.unwrap(),
+        acceptor,
+        id,
+    ));
+    let ca_map = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mesh-ca\n  namespace: default\ndata:\n  ca.crt: |\n{}",
+        ca.cert_pem
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    let gw = |name: &str, ip: &str, secret: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{{type: IPAddress, value: \"{ip}\"}}]\n  tls:\n    backend:\n      clientCertificateRef: {{kind: Secret, name: {secret}}}\n  listeners:\n  - {{name: http, protocol: HTTP, port: 8080}}\n"
+        )
+    };
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: default\nspec:\n  parentRefs: [{name: gw}, {name: plain}]\n  rules:\n  - backendRefs: [{name: mesh, port: 8080}]\n";
+    let plain_gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: plain\n  namespace: default\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.49.11\"}]\n  listeners:\n  - {name: http, protocol: HTTP, port: 8080}\n";
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        (
+            "gw.yaml",
+            [
+                gw("gw", "127.0.49.10", "gw-client"),
+                gw("broken", "127.0.49.12", "missing-secret"),
+                plain_gw.into(),
+            ]
+            .join("---\n"),
+        ),
+        (
+            "secret.yaml",
+            secret_manifest("default", "gw-client", &client_cert, None),
+        ),
+        ("ca.yaml", ca_map),
+        ("svc.yaml", service("mesh", tls_backend, None)),
+        (
+            "policy.yaml",
+            backend_tls_policy("mesh", "mesh", "backend.internal", &[], "mesh-ca"),
+        ),
+        ("route.yaml", route.into()),
+    ])
+    .await;
+    let (status, body) = get("127.0.49.10:8080".parse().unwrap(), "any.example", "/")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["tls"]["peerCertificates"][0].as_str().map(str::trim),
+        Some(client_cert.cert_pem.trim()),
+        "the backend saw the Gateway's client certificate"
+    );
+    // The same route through a Gateway without a client certificate: no certificate presented.
+    let (status, body) = get("127.0.49.11:8080".parse().unwrap(), "any.example", "/")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["tls"]["peerCertificates"].is_null(),
+        "no client certificate from the plain Gateway"
+    );
+    // Status: ResolvedRefs on the Gateway; a missing Secret is reported and Accepted stays Accepted.
+    let status = w.status().await;
+    let cond = |gw: &str, t: &str| {
+        let g = status["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "Gateway" && i["metadata"]["name"] == gw)
+            .unwrap();
+        g["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(cond("gw", "ResolvedRefs")["status"], "True");
+    assert_eq!(
+        (
+            cond("broken", "ResolvedRefs")["status"].as_str(),
+            cond("broken", "ResolvedRefs")["reason"].as_str()
+        ),
+        (Some("False"), Some("InvalidClientCertificateRef"))
+    );
+    assert_eq!(cond("broken", "Accepted")["reason"], "Accepted");
+    assert!(
+        cond("plain", "ResolvedRefs").is_null(),
+        "no Gateway-level ResolvedRefs without Gateway references"
     );
 }

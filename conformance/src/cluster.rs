@@ -52,6 +52,10 @@ pub struct FakeCluster {
     pub ca_der: Arc<Vec<u8>>,
     /// Client CAs of the frontend validation tests: (default, per-port).
     pub client_cas: Arc<(weir_tls::devcert::DevCa, weir_tls::devcert::DevCa)>,
+    /// PEM CA bundles of the ConfigMaps the harness created, by `namespace/name`.
+    pub config_map_pems: BTreeMap<String, String>,
+    /// Pods of Deployments that a test manifest brought, by applied file; stopped on delete.
+    test_pods: std::sync::Mutex<BTreeMap<String, Vec<Pod>>>,
 }
 
 /// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs. All are
@@ -82,6 +86,11 @@ const SUITE_SECRETS: &[(&str, &str, &[&str])] = &[
         "gateway-conformance-infra",
         "tls-terminate-checks-certificate",
         &["tls.example.com", "terminate.example.com"],
+    ),
+    (
+        "gateway-conformance-infra",
+        "tls-checks-client-certificate",
+        &["client.example.com"],
     ),
 ];
 
@@ -143,6 +152,8 @@ impl FakeCluster {
             certificates: BTreeMap::new(),
             key_pairs: BTreeMap::new(),
             ca_der: Arc::new(Vec::new()),
+            config_map_pems: BTreeMap::new(),
+            test_pods: std::sync::Mutex::new(BTreeMap::new()),
             client_cas: Arc::new((
                 weir_tls::devcert::DevCa::new("client CA")?,
                 weir_tls::devcert::DevCa::new("per-port client CA")?,
@@ -187,6 +198,9 @@ impl FakeCluster {
                 cluster.client_cas.1.cert_pem.clone(),
             ),
         ] {
+            cluster
+                .config_map_pems
+                .insert(format!("gateway-conformance-infra/{name}"), pem.clone());
             secret_docs.push(json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": { "name": name, "namespace": "gateway-conformance-infra" },
@@ -196,7 +210,10 @@ impl FakeCluster {
         let mut dep_index = 0u8;
         for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
             dep_index += 1;
-            cluster.start_deployment(d, dep_index).await?;
+            match cluster.start_deployment(d, dep_index).await? {
+                Ok(pods) => cluster.pods.extend(pods),
+                Err(skipped) => cluster.skipped_deployments.push(skipped),
+            }
         }
         let class = json!({
             "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
@@ -210,7 +227,13 @@ impl FakeCluster {
         Ok(cluster)
     }
 
-    async fn start_deployment(&mut self, d: &Value, index: u8) -> anyhow::Result<()> {
+    /// Starts a Deployment's pods; `Err(name)` when the harness cannot run its image mode.
+    async fn start_deployment(
+        &self,
+        d: &Value,
+        index: u8,
+    ) -> anyhow::Result<Result<Vec<Pod>, String>> {
+        let mut pods = Vec::new();
         let name = d["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -239,8 +262,7 @@ impl FakeCluster {
             .unwrap_or("");
         let has = |e: &str| env_names.iter().any(|n| n == e);
         if !image.contains("echo-basic") || has("GRPC_ECHO_SERVER") || has("UDP_ECHO_SERVER") {
-            self.skipped_deployments.push(format!("{namespace}/{name}"));
-            return Ok(());
+            return Ok(Err(format!("{namespace}/{name}")));
         }
         // The Secret mounted for TLS_SERVER_CERT, if any.
         let secret = d["spec"]["template"]["spec"]["volumes"]
@@ -254,9 +276,21 @@ impl FakeCluster {
                 let kp = self.key_pairs.get(s).with_context(|| {
                     format!("Deployment {name} mounts Secret {s}, which the harness did not create")
                 })?;
+                // TLS_CLIENT_CACERTS: a mounted ConfigMap's CA checks client certificates.
+                let client_ca = d["spec"]["template"]["spec"]["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|v| v["configMap"]["name"].as_str())
+                    .filter(|_| has("TLS_CLIENT_CACERTS"))
+                    .and_then(|cm| self.config_map_pems.get(&format!("{namespace}/{cm}")));
                 Some(
-                    weir_echo::tls_acceptor(kp.cert_pem.as_bytes(), kp.key_pem.as_bytes())
-                        .map_err(anyhow::Error::msg)?,
+                    weir_echo::tls_acceptor_with_client_ca(
+                        kp.cert_pem.as_bytes(),
+                        kp.key_pem.as_bytes(),
+                        client_ca.map(|c| c.as_bytes()),
+                    )
+                    .map_err(anyhow::Error::msg)?,
                 )
             }
             _ => None,
@@ -325,7 +359,7 @@ impl FakeCluster {
                     })
                 }
             };
-            self.pods.push(Pod {
+            pods.push(Pod {
                 name: pod_name,
                 namespace: namespace.clone(),
                 app: app.clone(),
@@ -333,7 +367,7 @@ impl FakeCluster {
                 task: Arc::new(task.abort_handle()),
             });
         }
-        Ok(())
+        Ok(Ok(pods))
     }
 
     /// Writes `objects` (and the EndpointSlices for any Services among them) as one file.
@@ -357,7 +391,7 @@ impl FakeCluster {
     }
 
     /// Applies a test manifest from `<manifests>/tests/`, with substitutions.
-    pub fn apply_test_manifest(&self, file: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn apply_test_manifest(&self, file: &str) -> anyhow::Result<Vec<Value>> {
         let path = self.manifests.join("tests").join(file);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -365,12 +399,39 @@ impl FakeCluster {
         if docs.is_empty() {
             bail!("{} holds no objects", path.display());
         }
-        self.apply(&format!("test-{file}"), &docs)?;
+        // Deployments the test brings: start their pods before their Services are written.
+        let mut pods = Vec::new();
+        for (i, d) in docs
+            .iter()
+            .filter(|d| d["kind"] == "Deployment")
+            .enumerate()
+        {
+            match self.start_deployment(d, 200 + i as u8).await? {
+                Ok(p) => pods.extend(p),
+                Err(skipped) => {
+                    bail!("test Deployment {skipped} needs an echo mode the harness lacks")
+                }
+            }
+        }
+        self.test_pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("test-{file}"), pods);
+        let objects: Vec<Value> = docs
+            .iter()
+            .filter(|d| d["kind"] != "Deployment")
+            .cloned()
+            .collect();
+        self.apply(&format!("test-{file}"), &objects)?;
         Ok(docs)
     }
 
     /// Deletes an applied file, as the upstream suite deletes a test's objects afterwards.
     pub fn delete(&self, name: &str) {
+        self.test_pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         let _ = std::fs::remove_file(self.config_dir.path().join(format!("{name}.yaml")));
     }
 
@@ -380,9 +441,11 @@ impl FakeCluster {
         let app = selector.get("app")?.as_str()?;
         let ns = svc["metadata"]["namespace"].as_str().unwrap_or("default");
         let name = svc["metadata"]["name"].as_str()?;
+        let test_pods = self.test_pods.lock().unwrap_or_else(|e| e.into_inner());
         let pods: Vec<&Pod> = self
             .pods
             .iter()
+            .chain(test_pods.values().flatten())
             .filter(|p| p.app == app && p.namespace == ns)
             .collect();
         let ports: Vec<Value> = svc["spec"]["ports"]

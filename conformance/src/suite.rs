@@ -80,7 +80,7 @@ impl Suite {
             return Outcome::Skipped(format!("unsupported features: {}", missing.join(", ")));
         }
         for m in s.manifests {
-            if let Err(e) = self.cluster.apply_test_manifest(m) {
+            if let Err(e) = self.cluster.apply_test_manifest(m).await {
                 return Outcome::Failed(format!("applying {m}: {e:#}"));
             }
         }
@@ -299,6 +299,7 @@ impl Suite {
     }
 
     /// A policy's ancestor entry for Gateway `gw` has the condition (at the latest generation).
+    #[allow(clippy::too_many_arguments)]
     pub async fn policy_condition(
         &self,
         kind: &str,

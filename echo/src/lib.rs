@@ -74,6 +74,9 @@ pub struct TlsSeen {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub negotiated_protocol: String,
     pub cipher_suite: String,
+    /// The client's certificate chain, PEM (only when one was presented).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peer_certificates: Vec<String>,
 }
 
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `x-header-set` → `X-Header-Set`.
@@ -143,11 +146,53 @@ pub fn tls_seen(conn: &rustls::ServerConnection) -> TlsSeen {
             .negotiated_cipher_suite()
             .map(|c| format!("{:?}", c.suite()))
             .unwrap_or_default(),
+        peer_certificates: conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(c.as_ref());
+                let lines: Vec<&str> = b64
+                    .as_bytes()
+                    .chunks(64)
+                    .map(|l| std::str::from_utf8(l).unwrap_or(""))
+                    .collect();
+                format!(
+                    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                    lines.join("\n")
+                )
+            })
+            .collect(),
     }
 }
 
 /// A TLS acceptor for a PEM certificate chain and key (ALPN h2 and http/1.1).
 pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    tls_acceptor_with_client_ca(cert_pem, key_pem, None)
+}
+
+/// As `tls_acceptor`, verifying client certificates against `client_ca_pem` when one is
+/// presented (echo-basic's `TLS_CLIENT_CACERTS`, Go's VerifyClientCertIfGiven).
+pub fn tls_acceptor_with_client_ca(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: Option<&[u8]>,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let verifier = match client_ca_pem {
+        None => None,
+        Some(pem) => {
+            let roots = weir_tls::client_auth::root_store(&[pem])?;
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                weir_tls::provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| e.to_string())?;
+            Some(v)
+        }
+    };
     let cert =
         weir_tls::LoadedCertificate::from_pem(cert_pem, key_pem, weir_tls::material::unix_now())
             .map_err(|e| e.to_string())?;
@@ -157,9 +202,9 @@ pub fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::Tls
             certificates: vec![cert],
         },
     ]));
-    Ok(tokio_rustls::TlsAcceptor::from(weir_tls::server_config(
-        resolver,
-    )))
+    Ok(tokio_rustls::TlsAcceptor::from(
+        weir_tls::server_config_with_client_auth(resolver, verifier),
+    ))
 }
 
 async fn serve_io<I>(io: I, id: Arc<EchoIdentity>, tls: Option<Arc<TlsSeen>>)

@@ -9,6 +9,7 @@ pub fn supported_features() -> &'static [&'static str] {
         "BackendTLSPolicy",
         "BackendTLSPolicySANValidation",
         "Gateway",
+        "GatewayBackendClientCertificate",
         "GatewayFrontendClientCertificateValidation",
         "GatewayFrontendClientCertificateValidationInsecureFallback",
         "GatewayHTTPListenerIsolation",

@@ -22,6 +22,12 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabels {
+    /// `namespace/name` of the Secret.
+    pub certificate: String,
+}
+
 /// Handles to every metric the proxy updates.
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,6 +35,8 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub config_version: Gauge,
     pub config_errors: Counter,
+    /// Seconds until each served certificate expires (negative once expired).
+    pub certificate_expiry: Family<CertificateLabels, Gauge>,
 }
 
 /// The route label for requests that matched no route.
@@ -44,6 +52,7 @@ impl Metrics {
             }),
             config_version: Gauge::default(),
             config_errors: Counter::default(),
+            certificate_expiry: Family::default(),
         };
         registry.register(
             "weir_http_requests",
@@ -64,6 +73,11 @@ impl Metrics {
             "weir_config_reload_errors",
             "Config updates that were refused",
             m.config_errors.clone(),
+        );
+        registry.register(
+            "weir_certificate_expiry_seconds",
+            "Seconds until a served certificate expires; alert well before 0",
+            m.certificate_expiry.clone(),
         );
         m
     }

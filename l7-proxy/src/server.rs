@@ -100,6 +100,7 @@ impl Dataplane {
         }
         self.proxy.swap(table);
         self.proxy.metrics.config_version.set(version as i64);
+        self.record_certificate_expiry(&config);
         for (addr, listener) in fresh {
             let stop = CancellationToken::new();
             tokio::spawn(accept_loop(
@@ -123,6 +124,30 @@ impl Dataplane {
             keep
         });
         Ok(report)
+    }
+
+    /// Sets `weir_certificate_expiry_seconds` for every certificate the config serves.
+    fn record_certificate_expiry(&self, config: &ProxyConfig) {
+        let now = weir_tls::material::unix_now();
+        let family = &self.proxy.metrics.certificate_expiry;
+        family.clear();
+        for c in config
+            .listeners
+            .iter()
+            .flat_map(|l| l.hosts.iter())
+            .flat_map(|h| h.certificates.iter())
+        {
+            if let Ok(loaded) = weir_tls::LoadedCertificate::from_pem(
+                c.cert_pem.as_bytes(),
+                c.key_pem.as_bytes(),
+                now,
+            ) {
+                let labels = crate::metrics::CertificateLabels {
+                    certificate: c.name.clone(),
+                };
+                family.get_or_create(&labels).set(loaded.expires_in(now));
+            }
+        }
     }
 
     /// Stops every socket; open connections finish their in-flight requests.

@@ -40,6 +40,28 @@ pub fn scenarios() -> Vec<Scenario> {
             run: observed_generation_bump,
         },
         Scenario {
+            name: "GatewayInvalidTLSBackendConfiguration",
+            features: &[
+                "Gateway",
+                "HTTPRoute",
+                "BackendTLSPolicy",
+                "GatewayBackendClientCertificate",
+            ],
+            manifests: &["gateway-invalid-tls-backend-configuration.yaml"],
+            run: invalid_backend_client_certificate,
+        },
+        Scenario {
+            name: "GatewayBackendClientCertificateFeature",
+            features: &[
+                "Gateway",
+                "HTTPRoute",
+                "BackendTLSPolicy",
+                "GatewayBackendClientCertificate",
+            ],
+            manifests: &["gateway-tls-backend-client-certificate.yaml"],
+            run: backend_client_certificate,
+        },
+        Scenario {
             name: "BackendTLSPolicySANValidation",
             features: &[
                 "Gateway",
@@ -309,6 +331,84 @@ fn san_validation(s: &Suite) -> BoxFut<'_> {
                 max,
             )
             .await?;
+        }
+        Ok(())
+    })
+}
+
+fn invalid_backend_client_certificate(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        for (gw, reason) in [
+            (
+                "gateway-client-certificate-nonexistent-secret",
+                "InvalidClientCertificateRef",
+            ),
+            (
+                "gateway-client-certificate-unsupported-group",
+                "InvalidClientCertificateRef",
+            ),
+            (
+                "gateway-client-certificate-unsupported-kind",
+                "InvalidClientCertificateRef",
+            ),
+            (
+                "gateway-client-certificate-malformed-secret",
+                "InvalidClientCertificateRef",
+            ),
+            (
+                "gateway-client-certificate-missing-reference-grant",
+                "RefNotPermitted",
+            ),
+        ] {
+            s.gateway_condition(INFRA, gw, "ResolvedRefs", "False", Some(reason))
+                .await?;
+            s.gateway_condition(INFRA, gw, "Accepted", "True", Some("Accepted"))
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+fn backend_client_certificate(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gwid = (INFRA, "gateway-tls-backend-client-certificate");
+        let gw = s
+            .routes_accepted(gwid, &[(INFRA, "gateway-tls-backend-client-certificate")])
+            .await?;
+        s.route_condition(
+            INFRA,
+            "gateway-tls-backend-client-certificate",
+            gwid,
+            "ResolvedRefs",
+            "True",
+            Some("ResolvedRefs"),
+        )
+        .await?;
+        accepted(s, "gateway-tls-backend-client-certificate-test", gwid).await?;
+        s.gateway_condition(INFRA, gwid.1, "ResolvedRefs", "True", Some("ResolvedRefs"))
+            .await?;
+        let case = Case::get("abc.example.com", "/").expect(ExpectedRequest {
+            sni: Some("abc.example.com".into()),
+            ..Default::default()
+        });
+        s.expect(gw, vec![case.clone()]).await?;
+        // The backend saw exactly the Gateway's client certificate.
+        let want = s
+            .cluster
+            .key_pairs
+            .get("gateway-conformance-infra/tls-checks-client-certificate")
+            .map(|k| k.cert_pem.trim().to_owned())
+            .ok_or("no client certificate")?;
+        let resp = crate::http::round_trip(gw, &case.request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let seen = resp
+            .echo
+            .as_ref()
+            .and_then(|e| e["tls"]["peerCertificates"][0].as_str())
+            .map(|p| p.trim().to_owned());
+        if seen.as_deref() != Some(want.as_str()) {
+            return Err(format!("backend saw client certificate {seen:?}"));
         }
         Ok(())
     })

@@ -63,6 +63,10 @@ pub(crate) struct GatewayModel<'a> {
     pub listeners: Vec<ListenerModel<'a>>,
     /// Frontend client-certificate validation per port (Gateway `spec.tls.frontend`).
     pub client_validation: BTreeMap<i32, ClientValidation>,
+    /// `spec.tls.backend.clientCertificateRef`, resolved.
+    pub backend_client_cert: Option<CertificatePem>,
+    /// The Gateway-level ResolvedRefs condition, when the Gateway has references of its own.
+    pub resolved_refs: Option<Condition>,
 }
 
 pub(crate) fn translate_gateway_classes(
@@ -147,6 +151,8 @@ pub(crate) fn model_gateways<'a>(
         let mut listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
         let client_validation =
             frontend_validation(snapshot, &id.namespace, gw, &mut listeners, generation);
+        let (backend_client_cert, resolved_refs) =
+            backend_client_certificate(snapshot, ctx, &id.namespace, gw, generation);
         out.push(GatewayModel {
             id: id.clone(),
             generation,
@@ -155,6 +161,8 @@ pub(crate) fn model_gateways<'a>(
             address_problem,
             listeners,
             client_validation,
+            backend_client_cert,
+            resolved_refs,
         });
     }
     out
@@ -733,4 +741,90 @@ fn resolve_ca_refs(
         }
     }
     (pems, problems)
+}
+
+/// `spec.tls.backend.clientCertificateRef`: the certificate presented to TLS backends, and the
+/// Gateway's ResolvedRefs condition (only when the field is set).
+fn backend_client_certificate(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    gw_ns: &str,
+    gw: &Gateway,
+    generation: i64,
+) -> (Option<CertificatePem>, Option<Condition>) {
+    let Some(r) = gw
+        .spec
+        .tls
+        .as_ref()
+        .and_then(|t| t.backend.as_ref())
+        .and_then(|b| b.client_certificate_ref.as_ref())
+    else {
+        return (None, None);
+    };
+    let group = r.group.as_deref().unwrap_or("");
+    let kind = r.kind.as_deref().unwrap_or("Secret");
+    let ns = r.namespace.as_deref().unwrap_or(gw_ns);
+    let id = NsName::new(ns, r.name.as_str());
+    let fail = |reason: &str, msg: String| {
+        (
+            None,
+            Some(Condition::new(
+                "ResolvedRefs",
+                false,
+                reason,
+                msg,
+                generation,
+            )),
+        )
+    };
+    if !group.is_empty() || kind != "Secret" {
+        return fail(
+            "InvalidClientCertificateRef",
+            format!(
+                "clientCertificateRef {id}: kind {kind} in group {group:?} is not supported; use a kubernetes.io/tls Secret"
+            ),
+        );
+    }
+    if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", "Secret", ns, &r.name) {
+        return fail(
+            "RefNotPermitted",
+            format!(
+                "clientCertificateRef {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it"
+            ),
+        );
+    }
+    let Some(secret) = snapshot.secrets.get(&id) else {
+        return fail(
+            "InvalidClientCertificateRef",
+            format!("clientCertificateRef {id}: Secret not found"),
+        );
+    };
+    let data = secret.data.clone().unwrap_or_default();
+    let (Some(crt), Some(key)) = (data.get("tls.crt"), data.get("tls.key")) else {
+        return fail(
+            "InvalidClientCertificateRef",
+            format!("clientCertificateRef {id}: Secret lacks tls.crt or tls.key"),
+        );
+    };
+    if let Err(e) = weir_tls::LoadedCertificate::from_pem(&crt.0, &key.0, ctx.now_unix) {
+        return fail(
+            "InvalidClientCertificateRef",
+            format!("clientCertificateRef {id}: {e}"),
+        );
+    }
+    let cert = CertificatePem {
+        name: id.to_string(),
+        cert_pem: String::from_utf8_lossy(&crt.0).into_owned(),
+        key_pem: String::from_utf8_lossy(&key.0).into_owned(),
+    };
+    (
+        Some(cert),
+        Some(Condition::new(
+            "ResolvedRefs",
+            true,
+            "ResolvedRefs",
+            "All references are resolved",
+            generation,
+        )),
+    )
 }

@@ -108,7 +108,12 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
     }
     let uses = policy_uses(snapshot, &route_statuses);
     let backend_tls_policies = backend_tls::policy_statuses(snapshot, &ctx.controller_name, &uses);
-    let (listeners, gateway_statuses) = assemble(&gateways, listener_routes, tls_listener_routes);
+    let (listeners, gateway_statuses) = assemble(
+        &gateways,
+        listener_routes,
+        tls_listener_routes,
+        &mut clusters,
+    );
     Translation {
         config: ProxyConfig {
             listeners,
@@ -129,6 +134,7 @@ fn assemble(
     gateways: &[gateway::GatewayModel<'_>],
     mut listener_routes: HashMap<(usize, usize), ListenerRoutes>,
     mut tls_listener_routes: HashMap<(usize, usize), tls_route::ListenerSniRoutes>,
+    clusters: &mut BTreeMap<String, weir_proxy::config::Cluster>,
 ) -> (Vec<Listener>, BTreeMap<NsName, GatewayStatus>) {
     let mut sockets: BTreeMap<SocketAddr, Listener> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
@@ -141,7 +147,7 @@ fn assemble(
             let serving = l.serving && g.rejected.is_none() && !g.addresses.is_empty();
             if serving {
                 let routes = listener_routes.remove(&(gi, li)).unwrap_or_default();
-                let virtual_hosts = routes
+                let mut virtual_hosts: Vec<VirtualHost> = routes
                     .vhosts
                     .into_iter()
                     .map(|(hostname, mut rs)| {
@@ -152,6 +158,9 @@ fn assemble(
                         }
                     })
                     .collect();
+                if let Some(cert) = &g.backend_client_cert {
+                    present_client_certificate(&mut virtual_hosts, clusters, &g.id, cert);
+                }
                 let host = ListenerHost {
                     name: format!("{}/{}", g.id, l.spec.name),
                     hostname: l.spec.hostname.clone(),
@@ -310,6 +319,7 @@ fn assemble(
             ),
         };
         let mut conditions = vec![accepted, programmed];
+        conditions.extend(g.resolved_refs.clone());
         if let Some(port) = g
             .client_validation
             .iter()
@@ -341,6 +351,39 @@ fn assemble(
         );
     }
     (sockets.into_values().collect(), statuses)
+}
+
+/// The Gateway's backend client certificate goes to every backend it reaches over TLS. Clusters
+/// are shared between Gateways, so each TLS cluster this Gateway uses gets a copy of its own
+/// (`cluster@namespace/gateway`) that carries the certificate.
+fn present_client_certificate(
+    vhosts: &mut [VirtualHost],
+    clusters: &mut BTreeMap<String, weir_proxy::config::Cluster>,
+    gateway: &NsName,
+    cert: &weir_proxy::config::CertificatePem,
+) {
+    use weir_proxy::config::BackendTarget;
+    let backends = vhosts
+        .iter_mut()
+        .flat_map(|v| v.routes.iter_mut())
+        .flat_map(|r| r.backends.iter_mut());
+    for b in backends {
+        let BackendTarget::Cluster(name) = &b.target else {
+            continue;
+        };
+        let Some(base) = clusters.get(name).filter(|c| c.tls.is_some()) else {
+            continue;
+        };
+        let own = format!("{name}@{gateway}");
+        if !clusters.contains_key(&own) {
+            let mut c = base.clone();
+            if let Some(t) = c.tls.as_mut() {
+                t.client_certificate = Some(cert.clone());
+            }
+            clusters.insert(own.clone(), c);
+        }
+        b.target = BackendTarget::Cluster(own);
+    }
 }
 
 /// (Gateway, Service, port name) for every Service port an HTTPRoute accepted on one of our
