@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -94,7 +94,7 @@ impl Proxy {
     pub async fn handle(&self, down: &Downstream, req: Request<Incoming>) -> Response<ProxyBody> {
         let start = Instant::now();
         let table = self.table.load_full();
-        let out = self.route(&table, down, req).await;
+        let out = self.route(&table, down, req, start).await;
         self.metrics
             .observe(out.route.as_deref(), out.response.status(), start.elapsed());
         out.response
@@ -105,6 +105,7 @@ impl Proxy {
         table: &RouteTable,
         down: &Downstream,
         mut req: Request<Incoming>,
+        start: Instant,
     ) -> Outcome {
         let Some(host) = request_host(&req) else {
             return local(None, StatusCode::BAD_REQUEST, "missing Host");
@@ -169,16 +170,42 @@ impl Proxy {
         let Some(endpoint) = cluster.pick() else {
             return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
         };
-        let mut response = match self
-            .forward(
-                down,
-                endpoint,
-                cluster.protocol,
-                cluster.tls.as_deref(),
-                req,
-            )
-            .await
-        {
+        // backendRequest bounds this upstream attempt; request bounds the whole exchange.
+        let deadline = [
+            route
+                .timeouts
+                .backend_request_ms
+                .map(|ms| Instant::now() + Duration::from_millis(ms)),
+            route
+                .timeouts
+                .request_ms
+                .map(|ms| start + Duration::from_millis(ms)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let forward = self.forward(
+            down,
+            endpoint,
+            cluster.protocol,
+            cluster.tls.as_deref(),
+            req,
+        );
+        let result = match deadline {
+            None => forward.await,
+            Some(d) => match tokio::time::timeout_at(d.into(), forward).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!(route = %route.name, %endpoint, "timed out waiting for the backend");
+                    return local(
+                        name,
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream request timeout",
+                    );
+                }
+            },
+        };
+        let mut response = match result {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(route = %route.name, %endpoint, error = %e, "upstream request failed");

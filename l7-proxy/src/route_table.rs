@@ -121,6 +121,7 @@ pub struct CompiledRoute {
     query: Vec<(String, CompiledString)>,
     pub filters: Vec<CompiledFilter>,
     pub backends: BackendGroup,
+    pub timeouts: config::Timeouts,
 }
 
 enum CompiledPath {
@@ -573,6 +574,7 @@ fn compile_route(
         query,
         filters,
         backends,
+        timeouts: r.timeouts,
     })
 }
 

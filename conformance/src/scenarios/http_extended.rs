@@ -117,6 +117,18 @@ pub fn scenarios() -> Vec<Scenario> {
             run: backend_websocket,
         },
         Scenario {
+            name: "HTTPRouteTimeoutRequest",
+            features: features!("HTTPRouteRequestTimeout"),
+            manifests: &["httproute-timeout-request.yaml"],
+            run: timeout_request,
+        },
+        Scenario {
+            name: "HTTPRouteTimeoutBackendRequest",
+            features: features!("HTTPRouteBackendTimeout"),
+            manifests: &["httproute-timeout-backend-request.yaml"],
+            run: timeout_backend_request,
+        },
+        Scenario {
             name: "HTTPRouteNamedRule",
             features: features!("HTTPRouteNamedRouteRule"),
             manifests: &["httproute-named-rule.yaml"],
@@ -1011,4 +1023,36 @@ fn section_name_not_matching_port(s: &Suite) -> BoxFut<'_> {
         s.route_not_accepted(INFRA, route).await?;
         s.gateway_zero_routes(gw.0, gw.1).await
     })
+}
+
+/// The echo backend's `?delay=` outlasts a 500ms timeout (504); `0s` turns the timeout off.
+async fn timeouts(s: &Suite, route: &str, timed: &str, disabled: &str) -> Result<(), String> {
+    let gw = ready(s, SAME, route).await?;
+    s.expect(
+        gw,
+        vec![
+            c("", timed).backend("infra-backend-v1"),
+            c("", &format!("{timed}?delay=1s")).status(504),
+            c("", &format!("{disabled}?delay=1s")).backend("infra-backend-v1"),
+        ],
+    )
+    .await
+}
+
+fn timeout_request(s: &Suite) -> BoxFut<'_> {
+    Box::pin(timeouts(
+        s,
+        "request-timeout",
+        "/request-timeout",
+        "/disable-request-timeout",
+    ))
+}
+
+fn timeout_backend_request(s: &Suite) -> BoxFut<'_> {
+    Box::pin(timeouts(
+        s,
+        "backend-request-timeout",
+        "/backend-timeout",
+        "/disable-backend-timeout",
+    ))
 }

@@ -41,6 +41,7 @@ pub(crate) type SortKey = (
 
 /// One rule, translated once and shared by every listener the route attaches to.
 struct RuleModel {
+    timeouts: weir_proxy::config::Timeouts,
     matches: Vec<(RouteMatch, MatchRank)>,
     filters: Vec<Filter>,
     backends: Vec<WeightedBackend>,
@@ -151,6 +152,7 @@ pub(crate) fn translate_http_route(
                                     matcher: m.clone(),
                                     filters: rule.filters.clone(),
                                     backends: rule.backends.clone(),
+                                    timeouts: rule.timeouts,
                                 },
                             ));
                         }
@@ -234,6 +236,7 @@ fn build_rule(
         Some(m) => m,
     };
     Ok(RuleModel {
+        timeouts: rule_timeouts(rule),
         matches: matches.iter().map(convert_match).collect(),
         filters,
         backends,
@@ -402,4 +405,56 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
             ref other => Err(format!("filter type {other:?} is not supported yet")),
         })
         .collect()
+}
+
+/// A Gateway API duration (`1h2m3s500ms`, validated at admission) in milliseconds; `0s` and
+/// an absent field mean no timeout.
+fn duration_ms(v: Option<&str>) -> Option<u64> {
+    let v = v?;
+    let mut total = 0u64;
+    let mut num = 0u64;
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(d) = c.to_digit(10) {
+            num = num * 10 + u64::from(d);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                1
+            }
+            ('h', _) => 3_600_000,
+            ('m', _) => 60_000,
+            ('s', _) => 1_000,
+            _ => return None,
+        };
+        total += num * unit;
+        num = 0;
+    }
+    (total > 0).then_some(total)
+}
+
+fn rule_timeouts(rule: &HttpRouteRules) -> weir_proxy::config::Timeouts {
+    let t = rule.timeouts.as_ref();
+    weir_proxy::config::Timeouts {
+        request_ms: duration_ms(t.and_then(|t| t.request.as_deref())),
+        backend_request_ms: duration_ms(t.and_then(|t| t.backend_request.as_deref())),
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn gateway_api_durations() {
+        assert_eq!(super::duration_ms(Some("500ms")), Some(500));
+        assert_eq!(super::duration_ms(Some("1h2m3s")), Some(3_723_000));
+        assert_eq!(super::duration_ms(Some("1m30s250ms")), Some(90_250));
+        assert_eq!(
+            super::duration_ms(Some("0s")),
+            None,
+            "0s disables the timeout"
+        );
+        assert_eq!(super::duration_ms(None), None);
+    }
 }

@@ -24,6 +24,7 @@ fn route(path: PathMatch) -> CompiledRoute {
         },
         filters: vec![],
         backends: vec![],
+        timeouts: Default::default(),
     };
     compile_route(&r, &HashMap::new()).unwrap()
 }
@@ -115,6 +116,7 @@ fn weighted_pick_respects_weights_and_skips_zero() {
         matcher: Default::default(),
         filters: vec![],
         backends: vec![wb("1", 70), wb("2", 30), wb("3", 0)],
+        timeouts: Default::default(),
     };
     let r = compile_route(&r, &clusters).unwrap();
     let mut counts = HashMap::new();
