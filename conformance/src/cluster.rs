@@ -24,6 +24,8 @@ pub struct Pod {
     pub namespace: String,
     pub app: String,
     pub ip: IpAddr,
+    /// Every request the pod echoed (its "logs").
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
     task: Arc<tokio::task::AbortHandle>,
 }
 
@@ -307,10 +309,12 @@ impl FakeCluster {
                 "{name}-7c9f8d-{}",
                 ["x2k4p", "q8m3n", "z5t7w", "b6r9c"][i as usize % 4]
             );
+            let log = Arc::new(std::sync::Mutex::new(Vec::new()));
             let id = Arc::new(weir_echo::EchoIdentity {
                 pod: pod_name.clone(),
                 namespace: namespace.clone(),
                 http_port: "3000".into(),
+                request_log: Some(log.clone()),
                 ..Default::default()
             });
             let bind = |port: u16| {
@@ -360,6 +364,7 @@ impl FakeCluster {
                 }
             };
             pods.push(Pod {
+                log,
                 name: pod_name,
                 namespace: namespace.clone(),
                 app: app.clone(),

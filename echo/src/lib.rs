@@ -32,6 +32,10 @@ pub struct EchoIdentity {
     pub ingress: String,
     pub service: String,
     pub http_port: String,
+    /// When set, every echoed request is also recorded here, with echo-basic's log line
+    /// ("Echoing back request made to PATH to client"): the conformance harness reads it the
+    /// way the upstream suite reads pod logs.
+    pub request_log: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl EchoIdentity {
@@ -44,6 +48,7 @@ impl EchoIdentity {
             ingress: var("INGRESS_NAME"),
             service: var("SERVICE_NAME"),
             http_port: std::env::var("HTTP_PORT").unwrap_or_else(|_| "3000".into()),
+            request_log: None,
         }
     }
 }
@@ -277,6 +282,11 @@ async fn handle(
                 );
             }
         }
+    }
+    let line = format!("Echoing back request made to {target} to client");
+    tracing::debug!("{line}");
+    if let Some(log) = &id.request_log {
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
     }
     let host = match req.uri().authority() {
         Some(a) if req.version() == Version::HTTP_2 => a.as_str().to_owned(),

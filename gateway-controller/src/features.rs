@@ -30,6 +30,8 @@ pub fn supported_features() -> &'static [&'static str] {
         "HTTPRoutePathRewrite",
         "HTTPRoutePortRedirect",
         "HTTPRouteQueryParamMatching",
+        "HTTPRouteRequestMirror",
+        "HTTPRouteRequestMultipleMirrors",
         "HTTPRouteRequestTimeout",
         "HTTPRouteResponseHeaderModification",
         "HTTPRouteSchemeRedirect",

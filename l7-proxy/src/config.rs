@@ -213,6 +213,16 @@ pub enum Filter {
     /// Answer with a redirect instead of forwarding.
     Redirect(Redirect),
     Rewrite(Rewrite),
+    /// Send a copy of the request to `cluster` (for `percent` of requests) and ignore the answer.
+    Mirror(Mirror),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mirror {
+    pub cluster: String,
+    /// 0 to 100.
+    pub percent: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -129,6 +129,7 @@ impl Proxy {
         };
         let name = Some(route.name.clone());
         let mut response_mods: Vec<&CompiledHeaderModifier> = Vec::new();
+        let mut mirrors = Vec::new();
         if let Some(redirect) = request_filters(
             route,
             &route.filters,
@@ -136,6 +137,7 @@ impl Proxy {
             &host,
             &mut req,
             &mut response_mods,
+            &mut mirrors,
         ) {
             return Outcome {
                 route: name,
@@ -152,11 +154,15 @@ impl Proxy {
             &host,
             &mut req,
             &mut response_mods,
+            &mut mirrors,
         ) {
             return Outcome {
                 route: name,
                 response: redirect,
             };
+        }
+        if !mirrors.is_empty() {
+            self.send_mirrors(&req, mirrors);
         }
         let cluster = match &backend.target {
             CompiledTarget::Cluster(c) => c,
@@ -218,6 +224,52 @@ impl Proxy {
         Outcome {
             route: name,
             response,
+        }
+    }
+
+    /// Fire-and-forget copies of a request without a body (the main request is never delayed,
+    /// and a failing mirror is only logged). Requests with a body are not mirrored yet.
+    fn send_mirrors(
+        &self,
+        req: &Request<Incoming>,
+        mirrors: Vec<Arc<crate::route_table::ClusterTable>>,
+    ) {
+        use http_body::Body as _;
+        if !req.body().is_end_stream() && req.body().size_hint().exact() != Some(0) {
+            tracing::debug!(path = %req.uri().path(), "request has a body; not mirrored");
+            return;
+        }
+        for cluster in mirrors {
+            let Some(endpoint) = cluster.pick() else {
+                continue;
+            };
+            let mut copy = Request::new(http_body_util::Empty::<Bytes>::new());
+            *copy.method_mut() = req.method().clone();
+            *copy.uri_mut() = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .unwrap_or_else(|_| Uri::from_static("/"));
+            *copy.headers_mut() = req.headers().clone();
+            if copy.headers().get(header::HOST).is_none()
+                && let Some(a) = req
+                    .uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                {
+                    copy.headers_mut().insert(header::HOST, a);
+                }
+            strip_hop_by_hop(copy.headers_mut(), false);
+            let upstreams = self.upstreams.clone();
+            tokio::spawn(async move {
+                if let Err(e) = upstreams
+                    .send_detached(endpoint, cluster.tls.as_deref(), copy)
+                    .await
+                {
+                    tracing::debug!(%endpoint, error = %e, "mirror request failed");
+                }
+            });
         }
     }
 
@@ -296,9 +348,15 @@ fn request_filters<'t>(
     host: &str,
     req: &mut Request<Incoming>,
     response_mods: &mut Vec<&'t CompiledHeaderModifier>,
+    mirrors: &mut Vec<Arc<crate::route_table::ClusterTable>>,
 ) -> Option<Response<ProxyBody>> {
     for f in filters {
         match f {
+            CompiledFilter::Mirror { cluster, percent } => {
+                if *percent >= 100.0 || rand::random_range(0.0..100.0) < *percent {
+                    mirrors.push(cluster.clone());
+                }
+            }
             CompiledFilter::RequestHeaders(m) => m.apply(req.headers_mut()),
             CompiledFilter::ResponseHeaders(m) => response_mods.push(m),
             CompiledFilter::Redirect(r) => {

@@ -231,6 +231,10 @@ pub enum CompiledFilter {
         hostname: Option<HeaderValue>,
         path: Option<config::PathRewrite>,
     },
+    Mirror {
+        cluster: Arc<ClusterTable>,
+        percent: f64,
+    },
 }
 
 pub struct CompiledHeaderModifier {
@@ -564,7 +568,7 @@ fn compile_route(
         .iter()
         .map(|q| Ok((q.name.clone(), string("query", &q.value)?)))
         .collect::<Result<_, CompileError>>()?;
-    let filters = compile_filters(&r.filters).map_err(|e| bad("filter", e))?;
+    let filters = compile_filters(&r.filters, clusters).map_err(|e| bad("filter", e))?;
     let backends = compile_backends(&r.backends, clusters).map_err(|e| bad("backend filter", e))?;
     Ok(CompiledRoute {
         name: r.name.as_str().into(),
@@ -602,13 +606,16 @@ fn compile_backends(
                 reason: reason.as_str().into(),
             },
         };
-        let filters = compile_filters(&b.filters)?;
+        let filters = compile_filters(&b.filters, clusters)?;
         entries.push((total, CompiledBackend { target, filters }));
     }
     Ok(BackendGroup { entries, total })
 }
 
-fn compile_filters(filters: &[Filter]) -> Result<Vec<CompiledFilter>, String> {
+fn compile_filters(
+    filters: &[Filter],
+    clusters: &HashMap<String, Arc<ClusterTable>>,
+) -> Result<Vec<CompiledFilter>, String> {
     filters
         .iter()
         .map(|f| {
@@ -618,6 +625,13 @@ fn compile_filters(filters: &[Filter]) -> Result<Vec<CompiledFilter>, String> {
                     CompiledFilter::ResponseHeaders(compile_header_mod(m)?)
                 }
                 Filter::Redirect(r) => CompiledFilter::Redirect(r.clone()),
+                Filter::Mirror(m) => CompiledFilter::Mirror {
+                    cluster: clusters
+                        .get(&m.cluster)
+                        .cloned()
+                        .ok_or_else(|| format!("mirror cluster {} is not defined", m.cluster))?,
+                    percent: m.percent,
+                },
                 Filter::Rewrite(r) => CompiledFilter::Rewrite {
                     hostname: r
                         .hostname

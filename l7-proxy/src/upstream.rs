@@ -103,6 +103,28 @@ impl Upstreams {
         sender.send_request(req).await.map_err(ProxyError::upstream)
     }
 
+    /// One request on its own HTTP/1.1 connection, response drained and dropped (mirrors).
+    pub async fn send_detached(
+        &self,
+        addr: SocketAddr,
+        tls: UpstreamTls<'_>,
+        req: Request<http_body_util::Empty<bytes::Bytes>>,
+    ) -> Result<(), ProxyError> {
+        use http_body_util::BodyExt;
+        let io = dial(addr, tls).await?;
+        let (mut sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(ProxyError::upstream)?;
+        tokio::spawn(conn);
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(ProxyError::upstream)?;
+        let _ = resp.into_body().collect().await;
+        Ok(())
+    }
+
     fn idle_h1(&self, k: PoolKey) -> Option<http1::SendRequest<Incoming>> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let pool = pools.get_mut(&k)?;

@@ -129,6 +129,18 @@ pub fn scenarios() -> Vec<Scenario> {
             run: timeout_backend_request,
         },
         Scenario {
+            name: "HTTPRouteRequestMirror",
+            features: features!("HTTPRouteRequestMirror"),
+            manifests: &["httproute-request-mirror.yaml"],
+            run: request_mirror,
+        },
+        Scenario {
+            name: "HTTPRouteRequestMultipleMirrors",
+            features: features!("HTTPRouteRequestMirror", "HTTPRouteRequestMultipleMirrors"),
+            manifests: &["httproute-request-multiple-mirrors.yaml"],
+            run: multiple_mirrors,
+        },
+        Scenario {
             name: "HTTPRouteNamedRule",
             features: features!("HTTPRouteNamedRouteRule"),
             manifests: &["httproute-named-rule.yaml"],
@@ -1055,4 +1067,71 @@ fn timeout_backend_request(s: &Suite) -> BoxFut<'_> {
         "/backend-timeout",
         "/disable-backend-timeout",
     ))
+}
+
+/// ExpectMirroredRequest: some pod of each mirror backend logged the request within 60 s.
+async fn expect_mirrored(s: &Suite, apps: &[&str], path: &str) -> Result<(), String> {
+    let line = format!("Echoing back request made to {path} to client");
+    let start = Instant::now();
+    for app in apps {
+        loop {
+            let seen = s.cluster.pods.iter().filter(|p| p.app == *app).any(|p| {
+                p.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()).contains(&line)
+            });
+            if seen {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(format!(
+                    "no mirrored request for {path} in the logs of {app}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+fn mirror_cases(plain: &str, modified: &str) -> Vec<Case> {
+    vec![
+        c("", plain).backend("infra-backend-v1"),
+        c("", modified)
+            .header("X-Header-Remove", "remove-val")
+            .header("X-Header-Add-Append", "append-val-1")
+            .backend("infra-backend-v1")
+            .expect(hdrs(
+                &[
+                    ("X-Header-Set", "set-overwrites-values"),
+                    ("X-Header-Add", "header-val-1"),
+                    ("X-Header-Add-Append", "append-val-1,header-val-2"),
+                ],
+                &["X-Header-Remove"],
+            )),
+    ]
+}
+
+fn request_mirror(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gw = ready(s, SAME, "request-mirror").await?;
+        for case in mirror_cases("/mirror", "/mirror-and-modify-headers") {
+            let path = case.request.path.clone();
+            s.expect(gw, vec![case]).await?;
+            expect_mirrored(s, &["infra-backend-v2"], &path).await?;
+        }
+        Ok(())
+    })
+}
+
+fn multiple_mirrors(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gw = ready(s, SAME, "request-multiple-mirrors").await?;
+        for case in mirror_cases("/multi-mirror", "/multi-mirror-and-modify-request-headers") {
+            let path = case.request.path.clone();
+            s.expect(gw, vec![case]).await?;
+            expect_mirrored(s, &["infra-backend-v2", "infra-backend-v3"], &path).await?;
+        }
+        Ok(())
+    })
 }

@@ -193,7 +193,40 @@ fn build_rule(
     clusters: &mut BTreeMap<String, Cluster>,
     unresolved: &mut Vec<Unresolved>,
 ) -> Result<RuleModel, String> {
-    let filters = convert_filters(rule.filters.as_deref().unwrap_or_default())?;
+    let mut filters = Vec::new();
+    for f in rule.filters.iter().flatten() {
+        if f.r#type != FT::RequestMirror {
+            filters.extend(convert_filters(std::slice::from_ref(f))?);
+            continue;
+        }
+        let m = f
+            .request_mirror
+            .as_ref()
+            .ok_or("requestMirror is missing")?;
+        let b = &m.backend_ref;
+        let spec = BackendRefSpec {
+            group: b.group.as_deref(),
+            kind: b.kind.as_deref(),
+            name: &b.name,
+            namespace: b.namespace.as_deref(),
+            port: b.port,
+        };
+        let percent = match (&m.fraction, m.percent) {
+            (Some(fr), _) => {
+                f64::from(fr.numerator) * 100.0 / f64::from(fr.denominator.unwrap_or(100).max(1))
+            }
+            (None, Some(p)) => f64::from(p),
+            (None, None) => 100.0,
+        };
+        // An unresolvable mirror is reported and left out; the main request is unaffected.
+        match resolve_backend(snapshot, "HTTPRoute", &id.namespace, &spec, clusters) {
+            Ok(cluster) => filters.push(Filter::Mirror(weir_proxy::config::Mirror {
+                cluster,
+                percent: percent.clamp(0.0, 100.0),
+            })),
+            Err(u) => unresolved.push(u),
+        }
+    }
     let mut backends = Vec::new();
     for b in rule.backend_refs.iter().flatten() {
         let spec = BackendRefSpec {

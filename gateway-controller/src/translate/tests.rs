@@ -1682,9 +1682,8 @@ fn unsupported_filter_drops_its_rule_and_marks_the_route_partially_invalid() {
         r#"  - matches:
     - path: {type: PathPrefix, value: /mirror}
     filters:
-    - type: RequestMirror
-      requestMirror:
-        backendRef: {name: web, port: 80}
+    - type: ExtensionRef
+      extensionRef: {group: example.com, kind: Tracer, name: t}
   - matches:
     - path: {type: PathPrefix, value: /ok}
 "#,
@@ -1701,9 +1700,8 @@ fn unsupported_filter_drops_its_rule_and_marks_the_route_partially_invalid() {
 fn route_whose_every_rule_is_dropped_is_not_accepted() {
     let mut yaml = route_with_rules(
         r#"  - filters:
-    - type: RequestMirror
-      requestMirror:
-        backendRef: {name: web, port: 80}
+    - type: ExtensionRef
+      extensionRef: {group: example.com, kind: Tracer, name: t}
 "#,
     );
     yaml += &service("default");
@@ -1962,9 +1960,8 @@ spec:
   - backendRefs:
     - {name: missing, port: 80}
   - filters:
-    - type: RequestMirror
-      requestMirror:
-        backendRef: {name: missing, port: 80}
+    - type: ExtensionRef
+      extensionRef: {group: example.com, kind: Tracer, name: missing}
 "#;
     let t = run(yaml);
     let class = &t.statuses.gateway_classes["weir"];
