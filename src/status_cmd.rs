@@ -106,7 +106,7 @@ pub fn print_table(doc: &Value) -> usize {
                     );
                 }
             }
-            "HTTPRoute" | "TLSRoute" => {
+            "HTTPRoute" | "TLSRoute" | "TCPRoute" => {
                 println!("{kind} {name}");
                 for p in st["parents"].as_array().into_iter().flatten() {
                     let r = &p["parentRef"];

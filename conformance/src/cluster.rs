@@ -58,6 +58,9 @@ pub struct FakeCluster {
     pub config_map_pems: BTreeMap<String, String>,
     /// Pods of Deployments that a test manifest brought, by applied file; stopped on delete.
     test_pods: std::sync::Mutex<BTreeMap<String, Vec<Pod>>>,
+    /// The next address block for a test Deployment: stopped pods release their sockets
+    /// asynchronously, so blocks are not reused within a run.
+    next_test_block: std::sync::atomic::AtomicU8,
 }
 
 /// The TLS Secrets the upstream suite creates in code (suite.Setup), with their SANs. All are
@@ -156,6 +159,7 @@ impl FakeCluster {
             ca_der: Arc::new(Vec::new()),
             config_map_pems: BTreeMap::new(),
             test_pods: std::sync::Mutex::new(BTreeMap::new()),
+            next_test_block: std::sync::atomic::AtomicU8::new(100),
             client_cas: Arc::new((
                 weir_tls::devcert::DevCa::new("client CA")?,
                 weir_tls::devcert::DevCa::new("per-port client CA")?,
@@ -406,12 +410,14 @@ impl FakeCluster {
         }
         // Deployments the test brings: start their pods before their Services are written.
         let mut pods = Vec::new();
-        for (i, d) in docs
-            .iter()
-            .filter(|d| d["kind"] == "Deployment")
-            .enumerate()
-        {
-            match self.start_deployment(d, 200 + i as u8).await? {
+        for d in docs.iter().filter(|d| d["kind"] == "Deployment") {
+            let block = self
+                .next_test_block
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if block == u8::MAX {
+                bail!("the harness ran out of pod address blocks");
+            }
+            match self.start_deployment(d, block).await? {
                 Ok(p) => pods.extend(p),
                 Err(skipped) => {
                     bail!("test Deployment {skipped} needs an echo mode the harness lacks")

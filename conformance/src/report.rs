@@ -129,8 +129,23 @@ pub const GATEWAY_TLS: Profile = Profile {
     ],
 };
 
+pub const GATEWAY_TCP: Profile = Profile {
+    name: "GATEWAY-TCP",
+    // v1.6.1 lists TCPRoute among the profile's extended features.
+    core: &["Gateway", "ReferenceGrant"],
+    extended: &[
+        "TCPRoute",
+        "GatewayAddressEmpty",
+        "GatewayHTTPListenerIsolation",
+        "GatewayInfrastructurePropagation",
+        "GatewayPort8080",
+        "GatewayStaticAddresses",
+        "ListenerSet",
+    ],
+};
+
 /// The profiles the harness reports.
-pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS];
+pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS, &GATEWAY_TCP];
 
 impl Profile {
     fn contains(&self, features: &[&str]) -> bool {

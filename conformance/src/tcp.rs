@@ -128,6 +128,65 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// One plaintext attempt (TCPRoute): the pod it reached, after the usual checks.
+pub async fn tcp_plain_once(gw: SocketAddr, e: &TcpExpect<'_>) -> Result<String, String> {
+    let stream = TcpStream::connect(gw)
+        .await
+        .map_err(|err| format!("connect {gw}: {err}"))?;
+    let (read, mut write) = tokio::io::split(stream);
+    let mut lines = BufReader::new(read).lines();
+    let mut next = async || {
+        lines
+            .next_line()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "connection closed".to_string())
+    };
+    let greeting = tokio::time::timeout(Duration::from_secs(10), next())
+        .await
+        .map_err(|_| "no greeting".to_string())??;
+    if greeting != weir_echo::tcp::WELCOME.trim_end() {
+        return Err(format!("greeting {greeting:?}"));
+    }
+    write
+        .write_all(b"TEST\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&next().await?).map_err(|e| e.to_string())?;
+    if v["namespace"] != e.namespace {
+        return Err(format!(
+            "namespace {} (expected {})",
+            v["namespace"], e.namespace
+        ));
+    }
+    if v["isTLS"] != e.backend_is_tls {
+        return Err(format!("backend isTLS {}", v["isTLS"]));
+    }
+    let pod = v["pod"].as_str().unwrap_or("").to_owned();
+    if !e.backend.is_empty() && !pod.starts_with(&format!("{}-", e.backend)) {
+        return Err(format!("pod {pod} (expected {}-*)", e.backend));
+    }
+    Ok(pod)
+}
+
+/// The plaintext TCP client's consistency rule: one success within `max`, a try per second.
+pub async fn expect_tcp_plain(
+    gw: SocketAddr,
+    e: TcpExpect<'_>,
+    max: Duration,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < max {
+        match tcp_plain_once(gw, &e).await {
+            Ok(_) => return Ok(()),
+            Err(err) => last = err,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(format!("TCP via {gw}: {last}"))
+}
+
 /// MakeTCPRequestAndExpectEventuallyValidResponse: one success within `max`, a try per second.
 pub async fn expect_tcp(
     gw: SocketAddr,

@@ -36,6 +36,7 @@ pub fn supported_features() -> &'static [&'static str] {
         "HTTPRouteResponseHeaderModification",
         "HTTPRouteSchemeRedirect",
         "ReferenceGrant",
+        "TCPRoute",
         "TLSRoute",
         "TLSRouteModeMixed",
         "TLSRouteModeTerminate",

@@ -130,6 +130,8 @@ pub struct Statuses {
     pub http_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "tlsRoutes")]
     pub tls_routes: BTreeMap<NsName, RouteStatus>,
+    #[serde(rename = "tcpRoutes")]
+    pub tcp_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "backendTLSPolicies")]
     pub backend_tls_policies: BTreeMap<NsName, PolicyStatus>,
 }
@@ -170,6 +172,7 @@ impl Statuses {
             .iter_mut()
             .map(|(k, s)| ("HTTPRoute", k, s));
         let routes = routes.chain(self.tls_routes.iter_mut().map(|(k, s)| ("TLSRoute", k, s)));
+        let routes = routes.chain(self.tcp_routes.iter_mut().map(|(k, s)| ("TCPRoute", k, s)));
         for (k, s) in &mut self.backend_tls_policies {
             for a in &mut s.ancestors {
                 out.push((

@@ -53,6 +53,8 @@ pub enum ListenerProtocol {
     /// TLS: the ClientHello's SNI selects the Gateway listener, whose `mode` says what follows
     /// (terminate and serve HTTP, terminate and splice TCP, or pass the TLS bytes through).
     Https,
+    /// Plain TCP: every connection is spliced to the listener's TCPRoute backends.
+    Tcp,
 }
 
 /// What a Gateway listener on a TLS socket does after the ClientHello.
@@ -65,6 +67,8 @@ pub enum HostMode {
     TlsPassthrough,
     /// TLS listener, mode Terminate: terminate, then splice the plaintext to `tls_routes`.
     TlsTerminate,
+    /// TCP listener: splice to `tls_routes` (one entry, hostname `*`, from the TCPRoute).
+    Tcp,
 }
 
 /// A TLSRoute entry: connections whose SNI matches `hostname` go to `backends`.

@@ -257,9 +257,9 @@ impl Proxy {
                     .uri()
                     .authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-                {
-                    copy.headers_mut().insert(header::HOST, a);
-                }
+            {
+                copy.headers_mut().insert(header::HOST, a);
+            }
             strip_hop_by_hop(copy.headers_mut(), false);
             let upstreams = self.upstreams.clone();
             tokio::spawn(async move {

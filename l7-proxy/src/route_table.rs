@@ -51,6 +51,7 @@ pub struct PortTable {
     pub hosts: HostMap<HostTable>,
     /// For HTTPS sockets: the TLS acceptor, whose resolver holds this version's certificates.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub protocol: config::ListenerProtocol,
 }
 
 /// One Gateway listener's virtual hosts (HTTP) or SNI routes (TLS).
@@ -392,11 +393,18 @@ impl RouteTable {
                 );
             }
             let tls = match l.protocol {
-                config::ListenerProtocol::Http => None,
+                config::ListenerProtocol::Http | config::ListenerProtocol::Tcp => None,
                 config::ListenerProtocol::Https => Some(tls_acceptor(l)?),
             };
             if listeners
-                .insert(l.address, Arc::new(PortTable { hosts, tls }))
+                .insert(
+                    l.address,
+                    Arc::new(PortTable {
+                        hosts,
+                        tls,
+                        protocol: l.protocol,
+                    }),
+                )
                 .is_some()
             {
                 return Err(CompileError::DuplicateListener(l.address));

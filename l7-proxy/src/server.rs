@@ -199,6 +199,9 @@ async fn accept_loop(
         let stop = stop.clone();
         tokio::spawn(async move {
             match port {
+                Some(port) if port.protocol == crate::config::ListenerProtocol::Tcp => {
+                    serve_tcp(stream, peer, port).await
+                }
                 Some(port) if port.tls.is_some() => {
                     serve_tls(stream, addr, peer, port, proxy, http, stop).await
                 }
@@ -281,6 +284,21 @@ async fn serve_tls(
             };
             serve(TokioIo::new(tls_stream), down, proxy, http, stop).await
         }
+    }
+}
+
+/// A connection on a TCP listener: spliced to its TCPRoute's backends.
+async fn serve_tcp(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    port: Arc<crate::route_table::PortTable>,
+) {
+    let Some(group) = port.hosts.lookup("").and_then(|h| h.sni_routes.lookup("")) else {
+        tracing::debug!(%peer, "no TCPRoute on this listener");
+        return;
+    };
+    if let Err(e) = tls_stream::splice(stream, group, peer).await {
+        tracing::debug!(%peer, error = %e, "TCP route failed");
     }
 }
 

@@ -1078,7 +1078,8 @@ async fn expect_mirrored(s: &Suite, apps: &[&str], path: &str) -> Result<(), Str
             let seen = s.cluster.pods.iter().filter(|p| p.app == *app).any(|p| {
                 p.log
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner()).contains(&line)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&line)
             });
             if seen {
                 break;

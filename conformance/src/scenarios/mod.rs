@@ -7,6 +7,7 @@ mod frontend_tls;
 mod gateway;
 mod http_core;
 mod http_extended;
+mod tcp;
 mod tls;
 
 use crate::suite::Scenario;
@@ -20,5 +21,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(tls::scenarios());
     v.extend(backend_tls::scenarios());
     v.extend(frontend_tls::scenarios());
+    v.extend(tcp::scenarios());
     v
 }

@@ -22,6 +22,7 @@ fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
     match protocol {
         "HTTP" | "HTTPS" => &["HTTPRoute"],
         "TLS" => &["TLSRoute"],
+        "TCP" => &["TCPRoute"],
         _ => &[],
     }
 }
@@ -296,6 +297,7 @@ fn model_listeners<'a>(
                 HostMode::TlsTerminate,
                 Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
             ),
+            ("TCP", _) => (ListenerProtocol::Tcp, HostMode::Tcp, None),
             _ => (ListenerProtocol::Http, HostMode::Http, None),
         };
         let resolved = match &certs {

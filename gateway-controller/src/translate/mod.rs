@@ -108,6 +108,21 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
     }
     let uses = policy_uses(snapshot, &route_statuses);
     let backend_tls_policies = backend_tls::policy_statuses(snapshot, &ctx.controller_name, &uses);
+    let mut tcp_route_statuses = BTreeMap::new();
+    for (id, route) in &snapshot.tcp_routes {
+        let status = tls_route::translate_tcp_route(
+            snapshot,
+            ctx,
+            id,
+            route,
+            &mut gateways,
+            &mut tls_listener_routes,
+            &mut clusters,
+        );
+        if !status.parents.is_empty() {
+            tcp_route_statuses.insert(id.clone(), status);
+        }
+    }
     let (listeners, gateway_statuses) = assemble(
         &gateways,
         listener_routes,
@@ -124,6 +139,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             gateways: gateway_statuses,
             http_routes: route_statuses,
             tls_routes: tls_route_statuses,
+            tcp_routes: tcp_route_statuses,
             backend_tls_policies,
         },
     }

@@ -1853,12 +1853,12 @@ fn protocol_conflict_marks_every_listener_on_the_port_and_serves_none() {
 fn unsupported_protocol_is_not_accepted_and_gateway_reports_listeners_not_valid() {
     let t = run(&gateway_with_listeners(&format!(
         "{HTTP_80}{}",
-        r#"  - name: tcp
-    protocol: TCP
+        r#"  - name: udp
+    protocol: UDP
     port: 9000
 "#
     )));
-    let tcp = listener(&t, "default/gw", "tcp");
+    let tcp = listener(&t, "default/gw", "udp");
     assert_cond(&tcp.conditions, "Accepted", false, "UnsupportedProtocol");
     assert_cond(&tcp.conditions, "Programmed", false, "Invalid");
     assert!(tcp.supported_kinds.is_empty());

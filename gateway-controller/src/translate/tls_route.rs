@@ -1,4 +1,5 @@
-//! TLSRoutes: attachment to TLS listeners and SNI routes to TCP backends.
+//! TLSRoutes and TCPRoutes: attachment to TLS and TCP listeners, and the SNI routes (a single
+//! `*` entry for TCP) that splice connections to backends.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,6 +17,26 @@ use crate::status::{Condition, GROUP, ParentRef, RouteParentStatus, RouteStatus}
 /// SNI routes for one TLS listener, by hostname; the oldest route wins a shared hostname.
 pub(crate) type ListenerSniRoutes = BTreeMap<String, Vec<((Option<Timestamp>, String), SniRoute)>>;
 
+/// A parentRef, whatever the route kind.
+pub(crate) struct ParentView<'a> {
+    pub group: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    pub section_name: Option<&'a str>,
+    pub port: Option<i32>,
+}
+
+/// A TLSRoute or TCPRoute, reduced to what translation needs.
+pub(crate) struct L4Route<'a> {
+    pub kind: &'static str,
+    pub hostnames: Vec<String>,
+    pub parents: Vec<ParentView<'a>>,
+    /// (backendRef, weight)
+    pub backends: Vec<(BackendRefSpec<'a>, Option<i32>)>,
+    pub meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
 pub(crate) fn translate_tls_route(
     snapshot: &Snapshot,
     ctx: &TranslateContext,
@@ -25,41 +46,145 @@ pub(crate) fn translate_tls_route(
     listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
     clusters: &mut BTreeMap<String, Cluster>,
 ) -> RouteStatus {
-    let generation = route.metadata.generation.unwrap_or(0);
+    let view = L4Route {
+        kind: "TLSRoute",
+        hostnames: route.spec.hostnames.clone(),
+        parents: route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|p| ParentView {
+                group: p.group.as_deref(),
+                kind: p.kind.as_deref(),
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                section_name: p.section_name.as_deref(),
+                port: p.port,
+            })
+            .collect(),
+        backends: route
+            .spec
+            .rules
+            .iter()
+            .flat_map(|r| r.backend_refs.iter())
+            .map(|b| {
+                (
+                    BackendRefSpec {
+                        group: b.group.as_deref(),
+                        kind: b.kind.as_deref(),
+                        name: &b.name,
+                        namespace: b.namespace.as_deref(),
+                        port: b.port,
+                    },
+                    b.weight,
+                )
+            })
+            .collect(),
+        meta: &route.metadata,
+    };
+    translate_l4_route(
+        snapshot,
+        ctx,
+        id,
+        &view,
+        gateways,
+        listener_routes,
+        clusters,
+    )
+}
+
+pub(crate) fn translate_tcp_route(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    id: &NsName,
+    route: &gateway_api::experimental::tcproutes::TcpRoute,
+    gateways: &mut [GatewayModel<'_>],
+    listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
+    clusters: &mut BTreeMap<String, Cluster>,
+) -> RouteStatus {
+    let view = L4Route {
+        kind: "TCPRoute",
+        hostnames: Vec::new(),
+        parents: route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|p| ParentView {
+                group: p.group.as_deref(),
+                kind: p.kind.as_deref(),
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                section_name: p.section_name.as_deref(),
+                port: p.port,
+            })
+            .collect(),
+        backends: route
+            .spec
+            .rules
+            .iter()
+            .flat_map(|r| r.backend_refs.iter())
+            .map(|b| {
+                (
+                    BackendRefSpec {
+                        group: b.group.as_deref(),
+                        kind: b.kind.as_deref(),
+                        name: &b.name,
+                        namespace: b.namespace.as_deref(),
+                        port: b.port,
+                    },
+                    b.weight,
+                )
+            })
+            .collect(),
+        meta: &route.metadata,
+    };
+    translate_l4_route(
+        snapshot,
+        ctx,
+        id,
+        &view,
+        gateways,
+        listener_routes,
+        clusters,
+    )
+}
+
+fn translate_l4_route(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    id: &NsName,
+    route: &L4Route<'_>,
+    gateways: &mut [GatewayModel<'_>],
+    listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
+    clusters: &mut BTreeMap<String, Cluster>,
+) -> RouteStatus {
+    let generation = route.meta.generation.unwrap_or(0);
     let age = (
-        route.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        route.meta.creation_timestamp.as_ref().map(|t| t.0),
         id.to_string(),
     );
     let mut unresolved: Vec<Unresolved> = Vec::new();
     let mut backends = Vec::new();
-    for rule in &route.spec.rules {
-        for b in &rule.backend_refs {
-            let spec = BackendRefSpec {
-                group: b.group.as_deref(),
-                kind: b.kind.as_deref(),
-                name: &b.name,
-                namespace: b.namespace.as_deref(),
-                port: b.port,
-            };
-            let target = match resolve_backend(snapshot, "TLSRoute", &id.namespace, &spec, clusters)
-            {
-                Ok(name) => BackendTarget::Cluster(name),
-                Err(u) => {
-                    let reason = u.message.clone();
-                    unresolved.push(u);
-                    BackendTarget::Invalid {
-                        status: 500,
-                        reason,
-                    }
+    for (spec, weight) in &route.backends {
+        let target = match resolve_backend(snapshot, route.kind, &id.namespace, spec, clusters) {
+            Ok(name) => BackendTarget::Cluster(name),
+            Err(u) => {
+                let reason = u.message.clone();
+                unresolved.push(u);
+                BackendTarget::Invalid {
+                    status: 500,
+                    reason,
                 }
-            };
-            let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-            backends.push(WeightedBackend {
-                weight,
-                target,
-                filters: vec![],
-            });
-        }
+            }
+        };
+        let weight = u32::try_from(weight.unwrap_or(1)).unwrap_or(0);
+        backends.push(WeightedBackend {
+            weight,
+            target,
+            filters: vec![],
+        });
     }
     let resolved_refs = match unresolved.first() {
         None => Condition::new(
@@ -81,13 +206,12 @@ pub(crate) fn translate_tls_route(
             generation,
         ),
     };
-    let hostnames = route.spec.hostnames.clone();
     let mut status = RouteStatus::default();
     let mut attached = HashSet::new();
-    for pr in route.spec.parent_refs.iter().flatten() {
-        let group = pr.group.as_deref().unwrap_or(GROUP);
-        let kind = pr.kind.as_deref().unwrap_or("Gateway");
-        let gw_ns = pr.namespace.as_deref().unwrap_or(&id.namespace);
+    for pr in &route.parents {
+        let group = pr.group.unwrap_or(GROUP);
+        let kind = pr.kind.unwrap_or("Gateway");
+        let gw_ns = pr.namespace.unwrap_or(&id.namespace);
         if group != GROUP || kind != "Gateway" {
             continue;
         }
@@ -98,7 +222,7 @@ pub(crate) fn translate_tls_route(
             continue;
         };
         let parent = ParentSelector {
-            section_name: pr.section_name.as_deref(),
+            section_name: pr.section_name,
             port: pr.port,
         };
         let accepted = attach(
@@ -106,9 +230,9 @@ pub(crate) fn translate_tls_route(
             &mut gateways[gi],
             gi,
             RouteRef {
-                kind: "TLSRoute",
+                kind: route.kind,
                 id,
-                hostnames: &hostnames,
+                hostnames: &route.hostnames,
                 generation,
             },
             &parent,
@@ -131,9 +255,9 @@ pub(crate) fn translate_tls_route(
             parent_ref: ParentRef {
                 group: group.into(),
                 kind: kind.into(),
-                namespace: pr.namespace.clone(),
-                name: pr.name.clone(),
-                section_name: pr.section_name.clone(),
+                namespace: pr.namespace.map(str::to_owned),
+                name: pr.name.to_owned(),
+                section_name: pr.section_name.map(str::to_owned),
                 port: pr.port,
             },
             controller_name: ctx.controller_name.clone(),

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy as BackendTLSPolicy;
+use gateway_api::experimental::tcproutes::TcpRoute as TCPRoute;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute as GRPCRoute;
@@ -25,6 +26,7 @@ pub enum Kind {
     HTTPRoute,
     GRPCRoute,
     TLSRoute,
+    TCPRoute,
     ReferenceGrant,
     BackendTLSPolicy,
     Service,
@@ -45,6 +47,7 @@ impl Kind {
             (GATEWAY_GROUP, "HTTPRoute") => Kind::HTTPRoute,
             (GATEWAY_GROUP, "GRPCRoute") => Kind::GRPCRoute,
             (GATEWAY_GROUP, "TLSRoute") => Kind::TLSRoute,
+            (GATEWAY_GROUP, "TCPRoute") => Kind::TCPRoute,
             (GATEWAY_GROUP, "ReferenceGrant") => Kind::ReferenceGrant,
             (GATEWAY_GROUP, "BackendTLSPolicy") => Kind::BackendTLSPolicy,
             ("", "Service") => Kind::Service,
@@ -69,6 +72,7 @@ impl Kind {
             Kind::HTTPRoute => "HTTPRoute",
             Kind::GRPCRoute => "GRPCRoute",
             Kind::TLSRoute => "TLSRoute",
+            Kind::TCPRoute => "TCPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
             Kind::BackendTLSPolicy => "BackendTLSPolicy",
             Kind::Service => "Service",
@@ -148,6 +152,7 @@ pub enum Object {
     HTTPRoute(HTTPRoute),
     GRPCRoute(GRPCRoute),
     TLSRoute(TLSRoute),
+    TCPRoute(TCPRoute),
     ReferenceGrant(ReferenceGrant),
     BackendTLSPolicy(BackendTLSPolicy),
     Service(Service),
@@ -166,6 +171,7 @@ macro_rules! each_object {
             Object::HTTPRoute($o) => $body,
             Object::GRPCRoute($o) => $body,
             Object::TLSRoute($o) => $body,
+            Object::TCPRoute($o) => $body,
             Object::ReferenceGrant($o) => $body,
             Object::BackendTLSPolicy($o) => $body,
             Object::Service($o) => $body,
@@ -193,6 +199,7 @@ impl Object {
             Kind::HTTPRoute => Object::HTTPRoute(de(value)?),
             Kind::GRPCRoute => Object::GRPCRoute(de(value)?),
             Kind::TLSRoute => Object::TLSRoute(de(value)?),
+            Kind::TCPRoute => Object::TCPRoute(de(value)?),
             Kind::ReferenceGrant => Object::ReferenceGrant(de(value)?),
             Kind::BackendTLSPolicy => Object::BackendTLSPolicy(de(value)?),
             Kind::Service => Object::Service(de(value)?),
@@ -211,6 +218,7 @@ impl Object {
             Object::HTTPRoute(_) => Kind::HTTPRoute,
             Object::GRPCRoute(_) => Kind::GRPCRoute,
             Object::TLSRoute(_) => Kind::TLSRoute,
+            Object::TCPRoute(_) => Kind::TCPRoute,
             Object::ReferenceGrant(_) => Kind::ReferenceGrant,
             Object::BackendTLSPolicy(_) => Kind::BackendTLSPolicy,
             Object::Service(_) => Kind::Service,

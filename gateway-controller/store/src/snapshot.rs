@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
+use gateway_api::experimental::tcproutes::TcpRoute;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute;
@@ -28,6 +29,7 @@ pub struct Snapshot {
     pub http_routes: Objects<HttpRoute>,
     pub grpc_routes: Objects<GrpcRoute>,
     pub tls_routes: Objects<TlsRoute>,
+    pub tcp_routes: Objects<TcpRoute>,
     pub reference_grants: Objects<ReferenceGrant>,
     pub backend_tls_policies: Objects<BackendTlsPolicy>,
     pub services: Objects<Service>,
@@ -48,6 +50,7 @@ impl Snapshot {
             Object::HTTPRoute(o) => self.http_routes.insert(id, Arc::new(o)).map(drop),
             Object::GRPCRoute(o) => self.grpc_routes.insert(id, Arc::new(o)).map(drop),
             Object::TLSRoute(o) => self.tls_routes.insert(id, Arc::new(o)).map(drop),
+            Object::TCPRoute(o) => self.tcp_routes.insert(id, Arc::new(o)).map(drop),
             Object::ReferenceGrant(o) => self.reference_grants.insert(id, Arc::new(o)).map(drop),
             Object::BackendTLSPolicy(o) => {
                 self.backend_tls_policies.insert(id, Arc::new(o)).map(drop)
