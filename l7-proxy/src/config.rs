@@ -219,6 +219,26 @@ pub enum Filter {
     Rewrite(Rewrite),
     /// Send a copy of the request to `cluster` (for `percent` of requests) and ignore the answer.
     Mirror(Mirror),
+    /// Cross-origin resource sharing: answer preflights, add CORS headers to responses.
+    Cors(Cors),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cors {
+    /// Exact origins, `*`, or patterns such as `https://*.example.com`.
+    pub allow_origins: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// Seconds a preflight may be cached (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! holds connections to endpoints.
 
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod metrics;
 pub mod proxy;

@@ -128,17 +128,10 @@ impl Proxy {
             return local(None, StatusCode::NOT_FOUND, "no route");
         };
         let name = Some(route.name.clone());
-        let mut response_mods: Vec<&CompiledHeaderModifier> = Vec::new();
-        let mut mirrors = Vec::new();
-        if let Some(redirect) = request_filters(
-            route,
-            &route.filters,
-            down,
-            &host,
-            &mut req,
-            &mut response_mods,
-            &mut mirrors,
-        ) {
+        let mut effects = Effects::default();
+        if let Some(redirect) =
+            request_filters(route, &route.filters, down, &host, &mut req, &mut effects)
+        {
             return Outcome {
                 route: name,
                 response: redirect,
@@ -147,22 +140,16 @@ impl Proxy {
         let Some(backend) = route.backends.pick() else {
             return local(name, StatusCode::INTERNAL_SERVER_ERROR, "no backends");
         };
-        if let Some(redirect) = request_filters(
-            route,
-            &backend.filters,
-            down,
-            &host,
-            &mut req,
-            &mut response_mods,
-            &mut mirrors,
-        ) {
+        if let Some(redirect) =
+            request_filters(route, &backend.filters, down, &host, &mut req, &mut effects)
+        {
             return Outcome {
                 route: name,
                 response: redirect,
             };
         }
-        if !mirrors.is_empty() {
-            self.send_mirrors(&req, mirrors);
+        if !effects.mirrors.is_empty() {
+            self.send_mirrors(&req, std::mem::take(&mut effects.mirrors));
         }
         let cluster = match &backend.target {
             CompiledTarget::Cluster(c) => c,
@@ -218,8 +205,11 @@ impl Proxy {
                 return local(name, e.status(), "upstream failure");
             }
         };
-        for m in response_mods {
+        for m in effects.header_mods {
             m.apply(response.headers_mut());
+        }
+        if let Some((cors, origin)) = effects.cors {
+            cors.response_headers(origin.as_ref(), response.headers_mut());
         }
         Outcome {
             route: name,
@@ -340,6 +330,14 @@ fn match_route<'t>(
     routes.iter().find(|r| r.matches(&parts))
 }
 
+/// What request filters leave for later: response header edits, CORS headers, mirrors.
+#[derive(Default)]
+struct Effects<'t> {
+    header_mods: Vec<&'t CompiledHeaderModifier>,
+    cors: Option<(&'t crate::cors::CompiledCors, Option<HeaderValue>)>,
+    mirrors: Vec<Arc<crate::route_table::ClusterTable>>,
+}
+
 /// Phase 3: applies request filters in order. Returns a response when a filter answers.
 fn request_filters<'t>(
     route: &CompiledRoute,
@@ -347,18 +345,33 @@ fn request_filters<'t>(
     down: &Downstream,
     host: &str,
     req: &mut Request<Incoming>,
-    response_mods: &mut Vec<&'t CompiledHeaderModifier>,
-    mirrors: &mut Vec<Arc<crate::route_table::ClusterTable>>,
+    effects: &mut Effects<'t>,
 ) -> Option<Response<ProxyBody>> {
     for f in filters {
         match f {
-            CompiledFilter::Mirror { cluster, percent } => {
-                if *percent >= 100.0 || rand::random_range(0.0..100.0) < *percent {
-                    mirrors.push(cluster.clone());
+            CompiledFilter::Mirror {
+                cluster,
+                percent,
+                seen,
+            } => {
+                // Request n is mirrored when floor((n+1)·p/100) passes floor(n·p/100): exactly
+                // p% of requests, evenly spread, with no randomness to skew small samples.
+                let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as f64;
+                if ((n + 1.0) * percent / 100.0).floor() > (n * percent / 100.0).floor() {
+                    effects.mirrors.push(cluster.clone());
                 }
             }
+            CompiledFilter::Cors(cors) => {
+                if let Some((status, headers)) = cors.preflight(req.method(), req.headers()) {
+                    let mut resp = Response::new(Either::Right(Full::new(Bytes::new())));
+                    *resp.status_mut() = status;
+                    *resp.headers_mut() = headers;
+                    return Some(resp);
+                }
+                effects.cors = Some((cors, req.headers().get(header::ORIGIN).cloned()));
+            }
             CompiledFilter::RequestHeaders(m) => m.apply(req.headers_mut()),
-            CompiledFilter::ResponseHeaders(m) => response_mods.push(m),
+            CompiledFilter::ResponseHeaders(m) => effects.header_mods.push(m),
             CompiledFilter::Redirect(r) => {
                 let scheme = r.scheme.as_deref().unwrap_or(down.scheme());
                 let port = r.port.unwrap_or_else(|| match r.scheme.as_deref() {

@@ -232,10 +232,13 @@ pub enum CompiledFilter {
         hostname: Option<HeaderValue>,
         path: Option<config::PathRewrite>,
     },
+    /// `seen` counts requests so that exactly `percent` of them are mirrored, evenly spread.
     Mirror {
         cluster: Arc<ClusterTable>,
         percent: f64,
+        seen: Arc<AtomicUsize>,
     },
+    Cors(Arc<crate::cors::CompiledCors>),
 }
 
 pub struct CompiledHeaderModifier {
@@ -633,12 +636,16 @@ fn compile_filters(
                     CompiledFilter::ResponseHeaders(compile_header_mod(m)?)
                 }
                 Filter::Redirect(r) => CompiledFilter::Redirect(r.clone()),
+                Filter::Cors(c) => {
+                    CompiledFilter::Cors(Arc::new(crate::cors::CompiledCors::new(c)?))
+                }
                 Filter::Mirror(m) => CompiledFilter::Mirror {
                     cluster: clusters
                         .get(&m.cluster)
                         .cloned()
                         .ok_or_else(|| format!("mirror cluster {} is not defined", m.cluster))?,
                     percent: m.percent,
+                    seen: Arc::new(AtomicUsize::new(0)),
                 },
                 Filter::Rewrite(r) => CompiledFilter::Rewrite {
                     hostname: r

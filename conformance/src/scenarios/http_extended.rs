@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 
-use crate::http::{Case, ExpectedRedirect, ExpectedRequest};
+use crate::http::{Case, ExpectedRedirect, ExpectedRequest, expect_eventually};
 use crate::suite::{BoxFut, INFRA, ListenerExpect, Scenario, Suite};
 
 const SAME: (&str, &str) = (INFRA, "same-namespace");
@@ -172,6 +172,18 @@ pub fn scenarios() -> Vec<Scenario> {
             features: features!("HTTPRouteParentRefPort"),
             manifests: &["httproute-invalid-parentref-section-name-not-matching-port.yaml"],
             run: section_name_not_matching_port,
+        },
+        Scenario {
+            name: "HTTPRouteCORS",
+            features: features!("HTTPRouteCORS"),
+            manifests: &["httproute-cors.yaml"],
+            run: cors_scenario,
+        },
+        Scenario {
+            name: "HTTPRouteRequestPercentageMirror",
+            features: features!("HTTPRouteRequestPercentageMirror"),
+            manifests: &["httproute-request-percentage-mirror.yaml"],
+            run: percentage_mirror,
         },
     ]
 }
@@ -1134,5 +1146,277 @@ fn multiple_mirrors(s: &Suite) -> BoxFut<'_> {
             expect_mirrored(s, &["infra-backend-v2", "infra-backend-v3"], &path).await?;
         }
         Ok(())
+    })
+}
+
+/// A CORS case: `method path` with `Origin` and any further request headers.
+fn cors(method: &str, path: &str, origin: &str, extra: &[(&str, &str)]) -> Case {
+    let mut case = c("", path).method(method).header("Origin", origin);
+    for (k, v) in extra {
+        case = case.header(k, v);
+    }
+    case
+}
+
+/// A preflight: the gateway answers itself (status 200 or 204, no backend).
+fn preflight(path: &str, origin: &str, extra: &[(&str, &str)]) -> Case {
+    let mut case = cors("OPTIONS", path, origin, extra);
+    case.status = vec![200, 204];
+    case.local = true;
+    case
+}
+
+fn one_of(mut case: Case, name: &str, values: &[&str], ignore_ws: bool) -> Case {
+    case.response_header_options.push((
+        name.into(),
+        values.iter().map(|s| s.to_string()).collect(),
+        ignore_ws,
+    ));
+    case
+}
+
+fn exactly_200(mut case: Case) -> Case {
+    case.status = vec![200];
+    case
+}
+
+/// The `/cors-1` preflight answer for `origin` (case 1 of the upstream test).
+fn cors1_preflight(origin: &str) -> Case {
+    let case = preflight(
+        "/cors-1",
+        origin,
+        &[
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "x-header-1, x-header-2"),
+        ],
+    );
+    let case = one_of(case, "access-control-allow-origin", &[origin], true);
+    let case = one_of(
+        case,
+        "access-control-allow-methods",
+        &["GET, OPTIONS", "OPTIONS, GET"],
+        true,
+    );
+    let case = one_of(
+        case,
+        "access-control-allow-headers",
+        &["x-header-1, x-header-2", "x-header-2, x-header-1"],
+        true,
+    );
+    let case = one_of(
+        case,
+        "access-control-expose-headers",
+        &["x-header-3, x-header-4", "x-header-4, x-header-3"],
+        true,
+    );
+    let case = one_of(case, "access-control-max-age", &["3600"], true);
+    one_of(case, "access-control-allow-credentials", &["true"], true)
+}
+
+fn cors_scenario(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let routes = [
+            "cors-multiple-origins-methods-headers",
+            "cors-wildcard-methods",
+            "cors-wildcard-origin",
+            "cors-wildcard-methods-headers",
+        ];
+        let mut gw = None;
+        for r in routes {
+            gw = Some(ready(s, SAME, r).await?);
+        }
+        let gw = gw.ok_or("no routes")?;
+        let acao = "access-control-allow-origin";
+        let acam = "access-control-allow-methods";
+        let acah = "access-control-allow-headers";
+        let acac = "access-control-allow-credentials";
+        let cors1_headers = [
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "x-header-1, x-header-2"),
+        ];
+        let x12 = ["x-header-1, x-header-2", "x-header-2, x-header-1"];
+        let auth = [("Authorization", "Bearer test")];
+        let mut cases = vec![
+            cors1_preflight("https://www.foo.com"),
+            exactly_200(cors1_preflight("https://www.bar.com")),
+            exactly_200(cors1_preflight("https://xpto.www.bar.com")),
+            {
+                let mut c = preflight(
+                    "/cors-1",
+                    "https://foobar.com",
+                    &[("access-control-request-method", "GET")],
+                );
+                c.status = vec![200, 204, 403];
+                c.response_headers(&[], &[acao])
+            },
+        ];
+        for origin in ["https://www.foo.com", "https://www.bar.com"] {
+            let mut c = cors("GET", "/cors-1", origin, &cors1_headers)
+                .response_headers(&[(acao, origin)], &[]);
+            c.status = vec![200, 204];
+            // The backend sees every request header unchanged.
+            let mut e = hdrs(&cors1_headers, &[]);
+            e.headers.push(("Origin".into(), origin.into()));
+            cases.push(c.expect(e));
+        }
+        cases.push(
+            cors(
+                "GET",
+                "/cors-1",
+                "https://foobar.com",
+                &[("access-control-request-method", "GET")],
+            )
+            .response_headers(&[], &[acao]),
+        );
+        let cors2 = preflight(
+            "/cors-2",
+            "https://www.foo.com",
+            &[("access-control-request-method", "POST")],
+        )
+        .response_headers(&[(acao, "https://www.foo.com")], &[acac]);
+        cases.push(one_of(cors2.clone(), acam, &["POST", "*"], false));
+        cases.push(exactly_200(cors2));
+        for origin in ["https://foobar.com", "https://foobar.com:12345"] {
+            let c = preflight(
+                "/cors-wildcard-origin",
+                origin,
+                &[("access-control-request-method", "PUT")],
+            )
+            .response_headers(&[], &[acac]);
+            let c = one_of(c, acao, &[origin, "*"], false);
+            cases.push(one_of(c, acam, &["PUT"], false));
+        }
+        let put = one_of(
+            cors(
+                "PUT",
+                "/cors-wildcard-origin",
+                "https://foobar.com:12345",
+                &[],
+            ),
+            acao,
+            &["https://foobar.com:12345", "*"],
+            false,
+        );
+        cases.push(put);
+        let mut put = one_of(
+            cors("PUT", "/cors-wildcard-origin", "https://foobar.com", &[]),
+            acao,
+            &["https://foobar.com", "*"],
+            false,
+        )
+        .response_headers(&[], &[acac]);
+        put.status = vec![200, 204];
+        cases.push(put);
+        let wild_headers = [
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "x-header-1, x-header-2"),
+        ];
+        let origin = "https://other.foo.com";
+        // Credentials allowed: every wildcard resolves to the request's own values.
+        let c = exactly_200(preflight(
+            "/cors-wildcard-methods-headers",
+            origin,
+            &wild_headers,
+        ));
+        let c = one_of(c, acao, &[origin], true);
+        let c = one_of(c, acam, &["PUT"], true);
+        let c = one_of(c, acah, &x12, true);
+        cases.push(one_of(c, acac, &["true"], true));
+        let c = exactly_200(preflight(
+            "/cors-wildcard-methods-headers-unauth",
+            origin,
+            &wild_headers,
+        ))
+        .response_headers(&[], &[acac]);
+        let c = one_of(c, acao, &[origin, "*"], true);
+        let c = one_of(c, acam, &["PUT", "*"], true);
+        cases.push(one_of(
+            c,
+            acah,
+            &["x-header-1, x-header-2", "x-header-2, x-header-1", "*"],
+            true,
+        ));
+        let c = cors("GET", "/cors-wildcard-methods-headers", origin, &auth)
+            .expect(hdrs(&[("Authorization", "Bearer test")], &[]));
+        let c = one_of(c, acao, &[origin], false);
+        cases.push(one_of(c, acac, &["true"], false));
+        let c = cors(
+            "GET",
+            "/cors-wildcard-methods-headers-unauth",
+            origin,
+            &auth,
+        )
+        .expect(hdrs(&[("Authorization", "Bearer test")], &[]))
+        .response_headers(&[], &[acac]);
+        cases.push(one_of(c, acao, &[origin], false));
+        s.expect(gw, cases).await
+    })
+}
+
+/// The mirror sees `pct` percent of a run of requests, counted in the mirror backend's logs.
+async fn percentage_mirrored(
+    s: &Suite,
+    gw: SocketAddr,
+    case: Case,
+    pct: f64,
+) -> Result<(), String> {
+    const TOTAL: usize = 500;
+    const CONCURRENCY: usize = 10;
+    let path = case.request.path.clone();
+    s.expect(gw, vec![case.clone()]).await?;
+    let line = format!("Echoing back request made to {path} to client");
+    let count = |s: &Suite| -> usize {
+        s.cluster
+            .pods
+            .iter()
+            .filter(|p| p.app == "infra-backend-v2")
+            .map(|p| {
+                p.log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .filter(|l| l.contains(&line))
+                    .count()
+            })
+            .sum()
+    };
+    let expected = TOTAL as f64 * pct / 100.0;
+    let mut last = 0;
+    for _attempt in 0..5 {
+        let before = count(s);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let worker = || async {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < TOTAL {
+                // One success suffices here (RequiredConsecutiveSuccesses = 1 upstream).
+                expect_eventually(gw, &case, 1, s.timeouts.max_time_to_consistency).await?;
+            }
+            Ok::<(), String>(())
+        };
+        let results = futures_util::future::join_all((0..CONCURRENCY).map(|_| worker())).await;
+        results.into_iter().collect::<Result<Vec<()>, String>>()?;
+        // Mirrors are fire-and-forget; the upstream test reads the logs once, right away.
+        last = count(s) - before;
+        let tolerance = 0.05 * expected;
+        if (last as f64 - expected).abs() <= tolerance {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Err(format!(
+        "{path}: the mirror saw {last} of {TOTAL} requests (expected {expected} ± 5%)"
+    ))
+}
+
+fn percentage_mirror(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gw = ready(s, SAME, "request-percentage-mirror").await?;
+        let [plain, modified]: [Case; 2] =
+            mirror_cases("/percent-mirror", "/percent-mirror-and-modify-headers")
+                .try_into()
+                .map_err(|_| "two cases")?;
+        percentage_mirrored(s, gw, plain, 20.0).await?;
+        let fraction = c("", "/percent-mirror-fraction").backend("infra-backend-v1");
+        percentage_mirrored(s, gw, fraction, 50.0).await?;
+        percentage_mirrored(s, gw, modified, 35.0).await
     })
 }

@@ -435,6 +435,17 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
                     }),
                 }))
             }
+            FT::Cors => {
+                let c = f.cors.as_ref().ok_or("cors is missing")?;
+                Ok(Filter::Cors(weir_proxy::config::Cors {
+                    allow_origins: c.allow_origins.clone().unwrap_or_default(),
+                    allow_methods: c.allow_methods.clone().unwrap_or_default(),
+                    allow_headers: c.allow_headers.clone().unwrap_or_default(),
+                    expose_headers: c.expose_headers.clone().unwrap_or_default(),
+                    allow_credentials: c.allow_credentials.unwrap_or(false),
+                    max_age: c.max_age.and_then(|m| u32::try_from(m).ok()),
+                }))
+            }
             ref other => Err(format!("filter type {other:?} is not supported yet")),
         })
         .collect()

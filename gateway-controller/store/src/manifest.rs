@@ -446,3 +446,23 @@ mod tls_admission_tests {
         assert!(r.reason.contains("port is required"), "{r}");
     }
 }
+
+#[cfg(test)]
+mod cors_admission_tests {
+    use super::*;
+
+    #[test]
+    fn invalid_cors_origin_is_refused_with_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - filters:\n    - type: CORS\n      cors:\n        allowOrigins: [\"https://ok.example\", \"not an origin\"]\n";
+        std::fs::write(dir.path().join("r.yaml"), route).unwrap();
+        let (snap, diags) = ManifestDir::new(dir.path()).load().unwrap();
+        assert!(snap.http_routes.is_empty());
+        assert_eq!(
+            diags[0].field.as_deref(),
+            Some("spec.rules[0].filters[0].cors.allowOrigins[1]")
+        );
+        assert!(diags[0].reason.contains("is not an origin"), "{}", diags[0]);
+        assert_eq!(diags[0].line, 9);
+    }
+}

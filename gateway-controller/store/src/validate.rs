@@ -44,6 +44,11 @@ static HEADER_NAME: LazyLock<Regex> =
 static PROTOCOL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]+$").unwrap()
 });
+/// A CORS origin: `*`, or `scheme://host[:port]` where host may start with `*.`.
+static CORS_ORIGIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(\*|[a-z][a-z0-9+.-]*://(\*\.)?[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(:[0-9]{1,5})?)$").unwrap()
+});
+
 /// Gateway API `Duration`: GEP-2257, e.g. `1h`, `500ms`, `1m30s`.
 static DURATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$").unwrap());
@@ -514,6 +519,24 @@ fn validate_filters(
                     p.replace_prefix_match.as_deref(),
                     has_prefix_match,
                 );
+            }
+        }
+        if let Some(c) = &f.cors {
+            for (oi, o) in c.allow_origins.iter().flatten().enumerate() {
+                if !CORS_ORIGIN.is_match(o) {
+                    errs.push(err(
+                        format!("{ff}.cors.allowOrigins[{oi}]"),
+                        format!("{o:?} is not an origin: use scheme://host[:port], a scheme://*.host pattern, or *"),
+                    ));
+                }
+            }
+            if let Some(m) = c.max_age
+                && m < 1
+            {
+                errs.push(err(
+                    format!("{ff}.cors.maxAge"),
+                    format!("{m} must be at least 1"),
+                ));
             }
         }
         if let Some(r) = &f.url_rewrite {
