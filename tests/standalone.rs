@@ -415,3 +415,63 @@ async fn quickstart_example_serves_app_home_example() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_resend_buffered_requests_and_stop_at_the_attempt_limit() {
+    let v1 = echo("127.0.37.1", 3000, "v1-pod").await;
+    let gw_addr: SocketAddr = "127.0.37.10:8080".parse().unwrap();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: default\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - retry: {attempts: 2, codes: [502, 503], backoff: 100ms}\n    backendRefs: [{name: v1, port: 8080}]\n";
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.37.10", 8080)),
+        ("svc.yaml", service("v1", v1, None)),
+        ("route.yaml", route.into()),
+    ])
+    .await;
+    let post = |uuid: &str, query: &str, size: usize| {
+        let path = format!("/retry/?uuid={uuid}&{query}");
+        async move {
+            request(
+                gw_addr,
+                http::Method::POST,
+                "r.example",
+                &path,
+                Bytes::from(vec![b'x'; size]),
+            )
+            .await
+        }
+    };
+
+    // Two failures, then success: the third attempt (second retry) carries the whole body,
+    // and each retry waited for the backoff.
+    let start = std::time::Instant::now();
+    let (status, reply) = post("a", "succeedAfter=2&responseCode=503", 1000)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert!(start.elapsed() >= std::time::Duration::from_millis(200));
+    let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(v["headers"]["Content-Length"][0], "1000");
+
+    // Three failures exceed one try plus two retries: the last failure reaches the client.
+    let (status, _) = post("b", "succeedAfter=3&responseCode=503", 10)
+        .await
+        .unwrap();
+    assert_eq!(status, 503);
+
+    // A backend that closes the connection unanswered is a 502, which is retriable here.
+    let (status, _) = post("c", "succeedAfter=1", 10).await.unwrap();
+    assert_eq!(status, 200);
+
+    // A status outside `codes` is returned at once.
+    let (status, _) = post("d", "succeedAfter=1&responseCode=500", 10)
+        .await
+        .unwrap();
+    assert_eq!(status, 500);
+
+    // A body larger than the retry buffer streams once and is not retried.
+    let (status, _) = post("e", "succeedAfter=1&responseCode=503", 100 * 1024)
+        .await
+        .unwrap();
+    assert_eq!(status, 503);
+}

@@ -74,6 +74,9 @@ pub struct Case {
     pub response_header_options: Vec<(String, Vec<String>, bool)>,
     /// The gateway answers itself (a CORS preflight): no echo body to check.
     pub local: bool,
+    /// Append a fresh `uuid` query parameter to every probe (the retry simulation counts
+    /// attempts per uuid).
+    pub fresh_uuid: bool,
 }
 
 impl Case {
@@ -512,7 +515,18 @@ pub async fn expect_eventually(
     let start = Instant::now();
     let mut streak = 0;
     let mut last = String::new();
+    static PROBE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     while start.elapsed() < max {
+        let probe;
+        let c = if c.fresh_uuid {
+            let n = PROBE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut fresh = c.clone();
+            fresh.request.path = format!("{}&uuid={}-{n}", c.request.path, std::process::id());
+            probe = fresh;
+            &probe
+        } else {
+            c
+        };
         let result = match round_trip(gw, &c.request).await {
             Ok(resp) => compare(c, &resp),
             Err(e) => Err(format!("{e:#}")),

@@ -7,7 +7,6 @@
 //! `httpPort`. It also honours `X-Echo-Set-Header`, `/status/NNN`, `?delay=`, `/health` and
 //! `/ws` (a websocket echo).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,7 +217,14 @@ where
 {
     let svc = service_fn(move |req| {
         let (id, tls) = (id.clone(), tls.clone());
-        async move { Ok::<_, Infallible>(handle(req, &id, tls.as_deref()).await) }
+        async move {
+            match retry_simulation(&req, &id).await {
+                // A failing attempt without a status code: close the connection unanswered.
+                Some(None) => Err("simulated connection failure"),
+                Some(Some(resp)) => Ok(resp),
+                None => Ok(handle(req, &id, tls.as_deref()).await),
+            }
+        }
     });
     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(io, svc)
@@ -230,6 +236,51 @@ pub async fn run(addr: SocketAddr, id: EchoIdentity) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     serve(listener, Arc::new(id)).await;
     Ok(())
+}
+
+/// `/retry/?uuid=U&succeedAfter=N[&responseCode=C][&delayRetry=D]`, as echo-basic: the first N
+/// requests with the same uuid fail (status C, else the connection is closed unanswered), after
+/// D; later ones are echoed. `None`: not a retry request, or it succeeds now.
+async fn retry_simulation(
+    req: &Request<Incoming>,
+    id: &EchoIdentity,
+) -> Option<Option<Response<Full<Bytes>>>> {
+    static ATTEMPTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(String, String), u32>>,
+    > = std::sync::OnceLock::new();
+    if !req.uri().path().starts_with("/retry/") {
+        return None;
+    }
+    let q = req.uri().query();
+    let Some(uuid) = query_value(q, "uuid") else {
+        return Some(Some(plain(StatusCode::BAD_REQUEST, "uuid is required")));
+    };
+    let Some(succeed_after) = query_value(q, "succeedAfter").and_then(|v| v.parse::<u32>().ok())
+    else {
+        return Some(Some(plain(
+            StatusCode::BAD_REQUEST,
+            "succeedAfter is required",
+        )));
+    };
+    let seen = {
+        let mut m = ATTEMPTS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = m.entry((id.pod.clone(), uuid)).or_insert(0);
+        *n += 1;
+        *n
+    };
+    if seen > succeed_after {
+        return None;
+    }
+    if let Some(d) = query_value(q, "delayRetry").and_then(|d| parse_go_duration(&d)) {
+        tokio::time::sleep(d).await;
+    }
+    let code = query_value(q, "responseCode")
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    Some(code.map(|c| plain(c, "")))
 }
 
 async fn handle(

@@ -36,6 +36,7 @@ pub fn supported_features() -> &'static [&'static str] {
         "HTTPRouteRequestPercentageMirror",
         "HTTPRouteRequestTimeout",
         "HTTPRouteResponseHeaderModification",
+        "HTTPRouteRetry",
         "HTTPRouteSchemeRedirect",
         "ReferenceGrant",
         "TCPRoute",

@@ -146,6 +146,20 @@ pub struct Route {
     pub backends: Vec<WeightedBackend>,
     #[serde(default, skip_serializing_if = "Timeouts::is_empty")]
     pub timeouts: Timeouts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+}
+
+/// HTTPRoute rule retries: a backend answer with one of `codes` (or a connection failure that
+/// maps to one of them) is retried up to `attempts` more times, `backoff_ms` apart at least.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retry {
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ms: Option<u64>,
 }
 
 /// HTTPRoute rule timeouts; `None` means no timeout.

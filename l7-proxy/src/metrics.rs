@@ -33,6 +33,8 @@ pub struct CertificateLabels {
 pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
+    /// Upstream attempts repeated under a route's retry policy.
+    pub retries: Family<RouteLabels, Counter>,
     pub config_version: Gauge,
     pub config_errors: Counter,
     /// Seconds until each served certificate expires (negative once expired).
@@ -50,6 +52,7 @@ impl Metrics {
             latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0001, 2.0, 16))
             }),
+            retries: Family::default(),
             config_version: Gauge::default(),
             config_errors: Counter::default(),
             certificate_expiry: Family::default(),
@@ -63,6 +66,11 @@ impl Metrics {
             "weir_http_request_duration_seconds",
             "HTTP request latency by route, to response headers",
             m.latency.clone(),
+        );
+        registry.register(
+            "weir_http_retries",
+            "Upstream attempts repeated under a route's retry policy",
+            m.retries.clone(),
         );
         registry.register(
             "weir_config_version",
@@ -80,6 +88,14 @@ impl Metrics {
             m.certificate_expiry.clone(),
         );
         m
+    }
+
+    pub fn retry(&self, route: &str) {
+        self.retries
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .inc();
     }
 
     pub fn observe(&self, route: Option<&str>, status: StatusCode, elapsed: Duration) {

@@ -160,35 +160,81 @@ impl Proxy {
                 return local(name, status, "invalid backend");
             }
         };
-        let Some(endpoint) = cluster.pick() else {
-            return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
+        // A retried request needs its body again: bodies of known size up to RETRY_BUFFER are
+        // buffered; a larger or streamed body is sent once, without retries.
+        let retry = route.retry.as_ref().filter(|_| !is_upgrade(req.headers()));
+        let (mut once, replay) = match retry {
+            Some(_) => match buffer_for_retry(req).await {
+                Ok(Replay::Buffered(r)) => (None, Some(r)),
+                Ok(Replay::Streamed(req)) => (Some(req), None),
+                Err(()) => return local(name, StatusCode::BAD_REQUEST, "request body failed"),
+            },
+            None => (Some(req.map(Either::Left)), None),
         };
-        // backendRequest bounds this upstream attempt; request bounds the whole exchange.
-        let deadline = [
-            route
-                .timeouts
-                .backend_request_ms
-                .map(|ms| Instant::now() + Duration::from_millis(ms)),
-            route
-                .timeouts
-                .request_ms
-                .map(|ms| start + Duration::from_millis(ms)),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let forward = self.forward(
-            down,
-            endpoint,
-            cluster.protocol,
-            cluster.tls.as_deref(),
-            req,
-        );
-        let result = match deadline {
-            None => forward.await,
-            Some(d) => match tokio::time::timeout_at(d.into(), forward).await {
-                Ok(r) => r,
-                Err(_) => {
+        let request_deadline = route
+            .timeouts
+            .request_ms
+            .map(|ms| start + Duration::from_millis(ms));
+        let mut attempt = 0u32;
+        let mut response = loop {
+            let (req, retriable) = match (&replay, once.take()) {
+                (Some(r), _) => (r.request(), retry.is_some_and(|r| attempt < r.attempts)),
+                (None, Some(req)) => (req, false),
+                (None, None) => unreachable!("a streamed request is sent once"),
+            };
+            let Some(endpoint) = cluster.pick() else {
+                return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
+            };
+            // backendRequest bounds this attempt; request bounds the whole exchange, retries
+            // included.
+            let deadline = [
+                route
+                    .timeouts
+                    .backend_request_ms
+                    .map(|ms| Instant::now() + Duration::from_millis(ms)),
+                request_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let forward = self.forward(
+                down,
+                endpoint,
+                cluster.protocol,
+                cluster.tls.as_deref(),
+                req,
+            );
+            let result = match deadline {
+                None => Some(forward.await),
+                Some(d) => tokio::time::timeout_at(d.into(), forward).await.ok(),
+            };
+            let status = match &result {
+                Some(Ok(r)) => r.status(),
+                Some(Err(e)) => e.status(),
+                None => StatusCode::GATEWAY_TIMEOUT,
+            };
+            let whole_request_expired = request_deadline.is_some_and(|d| Instant::now() >= d);
+            if retriable
+                && !whole_request_expired
+                && retry.is_some_and(|r| r.codes.contains(&status.as_u16()))
+            {
+                attempt += 1;
+                self.metrics.retry(&route.name);
+                tracing::debug!(route = %route.name, %endpoint, %status, attempt, "retrying");
+                if let Some(ms) = retry.and_then(|r| r.backoff_ms) {
+                    let wake = Instant::now() + Duration::from_millis(ms);
+                    let wake = request_deadline.map_or(wake, |d| wake.min(d));
+                    tokio::time::sleep_until(wake.into()).await;
+                }
+                continue;
+            }
+            match result {
+                Some(Ok(r)) => break r,
+                Some(Err(e)) => {
+                    tracing::debug!(route = %route.name, %endpoint, error = %e, "upstream request failed");
+                    return local(name, e.status(), "upstream failure");
+                }
+                None => {
                     tracing::debug!(route = %route.name, %endpoint, "timed out waiting for the backend");
                     return local(
                         name,
@@ -196,13 +242,6 @@ impl Proxy {
                         "upstream request timeout",
                     );
                 }
-            },
-        };
-        let mut response = match result {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(route = %route.name, %endpoint, error = %e, "upstream request failed");
-                return local(name, e.status(), "upstream failure");
             }
         };
         for m in effects.header_mods {
@@ -269,7 +308,7 @@ impl Proxy {
         endpoint: SocketAddr,
         protocol: UpstreamProtocol,
         tls: crate::upstream::UpstreamTls<'_>,
-        mut req: Request<Incoming>,
+        mut req: Request<ProxyBody>,
     ) -> Result<Response<ProxyBody>, crate::error::ProxyError> {
         let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -504,8 +543,59 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// Phase 5 preparation: headers and URI form for the upstream protocol.
-fn prepare_upstream_request(
-    req: &mut Request<Incoming>,
+/// Request bodies up to this size are buffered so that a retry can send them again.
+const RETRY_BUFFER: u64 = 64 * 1024;
+
+/// A request kept for sending again.
+struct Buffered {
+    method: http::Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Buffered {
+    fn request(&self) -> Request<ProxyBody> {
+        let mut req = Request::new(Either::Right(Full::new(self.body.clone())));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+}
+
+enum Replay {
+    Buffered(Buffered),
+    Streamed(Request<ProxyBody>),
+}
+
+/// Buffers a body of known size up to `RETRY_BUFFER`; anything else streams (no retries).
+async fn buffer_for_retry(req: Request<Incoming>) -> Result<Replay, ()> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    if req
+        .body()
+        .size_hint()
+        .upper()
+        .is_none_or(|n| n > RETRY_BUFFER)
+    {
+        return Ok(Replay::Streamed(req.map(Either::Left)));
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(|_| ())?.to_bytes();
+    Ok(Replay::Buffered(Buffered {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+    }))
+}
+
+fn prepare_upstream_request<B>(
+    req: &mut Request<B>,
     down: &Downstream,
     protocol: UpstreamProtocol,
     upstream_tls: bool,

@@ -123,6 +123,7 @@ pub struct CompiledRoute {
     pub filters: Vec<CompiledFilter>,
     pub backends: BackendGroup,
     pub timeouts: config::Timeouts,
+    pub retry: Option<config::Retry>,
 }
 
 enum CompiledPath {
@@ -590,6 +591,7 @@ fn compile_route(
         filters,
         backends,
         timeouts: r.timeouts,
+        retry: r.retry.clone(),
     })
 }
 

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+
+/// Request bodies sent upstream: the client's body streamed, or a buffered copy (retries).
+pub type ReqBody = crate::proxy::ProxyBody;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -39,8 +42,8 @@ fn key(addr: SocketAddr, tls: UpstreamTls<'_>) -> PoolKey {
 #[derive(Default)]
 struct EndpointPool {
     /// HTTP/1.1 senders. A sender is ready again once its previous response body is done.
-    h1: Vec<http1::SendRequest<Incoming>>,
-    h2: Option<http2::SendRequest<Incoming>>,
+    h1: Vec<http1::SendRequest<ReqBody>>,
+    h2: Option<http2::SendRequest<ReqBody>>,
 }
 
 /// Upstream connections of one proxy, shared by all listeners and config versions.
@@ -56,7 +59,7 @@ impl Upstreams {
         &self,
         addr: SocketAddr,
         tls: UpstreamTls<'_>,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
         upgrade: bool,
     ) -> Result<Response<Incoming>, ProxyError> {
         let k = key(addr, tls);
@@ -80,7 +83,7 @@ impl Upstreams {
         &self,
         addr: SocketAddr,
         tls: UpstreamTls<'_>,
-        req: Request<Incoming>,
+        req: Request<ReqBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
         let k = key(addr, tls);
         let existing = {
@@ -125,7 +128,7 @@ impl Upstreams {
         Ok(())
     }
 
-    fn idle_h1(&self, k: PoolKey) -> Option<http1::SendRequest<Incoming>> {
+    fn idle_h1(&self, k: PoolKey) -> Option<http1::SendRequest<ReqBody>> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let pool = pools.get_mut(&k)?;
         pool.h1.retain(|s| !s.is_closed());
@@ -133,7 +136,7 @@ impl Upstreams {
         Some(pool.h1.swap_remove(i))
     }
 
-    fn release_h1(&self, k: PoolKey, sender: http1::SendRequest<Incoming>) {
+    fn release_h1(&self, k: PoolKey, sender: http1::SendRequest<ReqBody>) {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let pool = pools.entry(k).or_default();
         if pool.h1.len() < MAX_IDLE_PER_ENDPOINT {
@@ -181,7 +184,7 @@ async fn dial(
 async fn connect_h1(
     addr: SocketAddr,
     tls: UpstreamTls<'_>,
-) -> Result<http1::SendRequest<Incoming>, ProxyError> {
+) -> Result<http1::SendRequest<ReqBody>, ProxyError> {
     let io = dial(addr, tls).await?;
     let (sender, conn) = http1::Builder::new()
         .handshake(io)
@@ -198,7 +201,7 @@ async fn connect_h1(
 async fn connect_h2(
     addr: SocketAddr,
     tls: UpstreamTls<'_>,
-) -> Result<http2::SendRequest<Incoming>, ProxyError> {
+) -> Result<http2::SendRequest<ReqBody>, ProxyError> {
     let io = dial(addr, tls).await?;
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())

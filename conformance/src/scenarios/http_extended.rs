@@ -174,6 +174,12 @@ pub fn scenarios() -> Vec<Scenario> {
             run: section_name_not_matching_port,
         },
         Scenario {
+            name: "HTTPRouteRetry",
+            features: features!("HTTPRouteRetry"),
+            manifests: &["httproute-retry.yaml"],
+            run: retry,
+        },
+        Scenario {
             name: "HTTPRouteCORS",
             features: features!("HTTPRouteCORS"),
             manifests: &["httproute-cors.yaml"],
@@ -1418,5 +1424,39 @@ fn percentage_mirror(s: &Suite) -> BoxFut<'_> {
         let fraction = c("", "/percent-mirror-fraction").backend("infra-backend-v1");
         percentage_mirrored(s, gw, fraction, 50.0).await?;
         percentage_mirrored(s, gw, modified, 35.0).await
+    })
+}
+
+/// HTTPRouteRetry: the echo backend fails the first `succeedAfter` attempts of each uuid with
+/// `responseCode`; the gateway must retry configured codes up to `attempts` more times.
+fn retry(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gw = ready(s, SAME, "retries").await?;
+        let cases = [
+            ("/retry/code-500-attempts-3", 500, 2, 200),
+            ("/retry/code-500-attempts-3", 500, 4, 500),
+            ("/retry/code-500-attempts-3", 503, 2, 503),
+            ("/retry/code-all-attempts-2", 500, 1, 200),
+            ("/retry/code-all-attempts-2", 500, 3, 500),
+            ("/retry/code-all-attempts-2", 502, 1, 200),
+            ("/retry/code-all-attempts-2", 502, 3, 502),
+            ("/retry/code-all-attempts-2", 503, 1, 200),
+            ("/retry/code-all-attempts-2", 503, 3, 503),
+            ("/retry/code-all-attempts-2", 504, 1, 200),
+            ("/retry/code-all-attempts-2", 504, 3, 504),
+        ]
+        .into_iter()
+        .map(|(path, code, succeed_after, want)| {
+            let mut case = c(
+                "",
+                &format!("{path}?responseCode={code}&succeedAfter={succeed_after}"),
+            )
+            .backend("infra-backend-v3")
+            .status(want);
+            case.fresh_uuid = true;
+            case
+        })
+        .collect();
+        s.expect(gw, cases).await
     })
 }

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use gateway_api::httproutes::{
+use gateway_api::experimental::httproutes::{
     HttpRoute, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersType as FT,
     HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
     HttpRouteRulesMatchesQueryParamsType,
@@ -42,6 +42,7 @@ pub(crate) type SortKey = (
 /// One rule, translated once and shared by every listener the route attaches to.
 struct RuleModel {
     timeouts: weir_proxy::config::Timeouts,
+    retry: Option<weir_proxy::config::Retry>,
     matches: Vec<(RouteMatch, MatchRank)>,
     filters: Vec<Filter>,
     backends: Vec<WeightedBackend>,
@@ -153,6 +154,7 @@ pub(crate) fn translate_http_route(
                                     filters: rule.filters.clone(),
                                     backends: rule.backends.clone(),
                                     timeouts: rule.timeouts,
+                                    retry: rule.retry.clone(),
                                 },
                             ));
                         }
@@ -270,6 +272,7 @@ fn build_rule(
     };
     Ok(RuleModel {
         timeouts: rule_timeouts(rule),
+        retry: rule_retry(rule),
         matches: matches.iter().map(convert_match).collect(),
         filters,
         backends,
@@ -401,8 +404,8 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
                     .request_redirect
                     .as_ref()
                     .ok_or("requestRedirect is missing")?;
-                use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
-                use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectScheme as S;
+                use gateway_api::experimental::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
+                use gateway_api::experimental::httproutes::HttpRouteRulesFiltersRequestRedirectScheme as S;
                 Ok(Filter::Redirect(Redirect {
                     scheme: r.scheme.as_ref().map(|s| match s {
                         S::Http => "http".to_owned(),
@@ -424,7 +427,7 @@ fn convert_filters(filters: &[HttpRouteRulesFilters]) -> Result<Vec<Filter>, Str
             }
             FT::UrlRewrite => {
                 let r = f.url_rewrite.as_ref().ok_or("urlRewrite is missing")?;
-                use gateway_api::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
+                use gateway_api::experimental::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
                 Ok(Filter::Rewrite(Rewrite {
                     hostname: r.hostname.clone(),
                     path: r.path.as_ref().and_then(|p| match p.r#type {
@@ -477,6 +480,20 @@ fn duration_ms(v: Option<&str>) -> Option<u64> {
         num = 0;
     }
     (total > 0).then_some(total)
+}
+
+/// When `attempts` is unset we retry once; without `codes` only connection failures mapped to
+/// 502/503/504 are retried (the statuses a proxy produces itself).
+fn rule_retry(rule: &HttpRouteRules) -> Option<weir_proxy::config::Retry> {
+    let r = rule.retry.as_ref()?;
+    Some(weir_proxy::config::Retry {
+        attempts: r.attempts.and_then(|a| u32::try_from(a).ok()).unwrap_or(1),
+        codes: match r.codes.as_deref() {
+            Some(c) if !c.is_empty() => c.iter().filter_map(|c| u16::try_from(*c).ok()).collect(),
+            _ => vec![502, 503, 504],
+        },
+        backoff_ms: duration_ms(r.backoff.as_deref()),
+    })
 }
 
 fn rule_timeouts(rule: &HttpRouteRules) -> weir_proxy::config::Timeouts {

@@ -465,4 +465,31 @@ mod cors_admission_tests {
         assert!(diags[0].reason.contains("is not an origin"), "{}", diags[0]);
         assert_eq!(diags[0].line, 9);
     }
+
+    #[test]
+    fn invalid_retry_is_refused_with_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - retry:\n      codes: [500, 200]\n      backoff: soon\n";
+        std::fs::write(dir.path().join("r.yaml"), route).unwrap();
+        let (snap, diags) = ManifestDir::new(dir.path()).load().unwrap();
+        assert!(snap.http_routes.is_empty());
+        // One diagnostic per object: the first field, with every other fault in its reason.
+        assert_eq!(
+            diags[0].field.as_deref(),
+            Some("spec.rules[0].retry.codes[1]")
+        );
+        assert!(
+            diags[0].reason.contains("200 is not a retriable status"),
+            "{}",
+            diags[0]
+        );
+        assert!(
+            diags[0]
+                .reason
+                .contains("spec.rules[0].retry.backoff: \"soon\""),
+            "{}",
+            diags[0]
+        );
+        assert_eq!(diags[0].line, 7);
+    }
 }

@@ -3,11 +3,11 @@
 use std::fmt;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy as BackendTLSPolicy;
+use gateway_api::experimental::httproutes::HttpRoute as HTTPRoute;
 use gateway_api::experimental::tcproutes::TcpRoute as TCPRoute;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute as GRPCRoute;
-use gateway_api::httproutes::HttpRoute as HTTPRoute;
 use gateway_api::listenersets::ListenerSet;
 use gateway_api::referencegrants::ReferenceGrant;
 use gateway_api::tlsroutes::TlsRoute as TLSRoute;

@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use gateway_api::gateways::Gateway;
-use gateway_api::httproutes::{
+use gateway_api::experimental::httproutes::{
     HttpRoute, HttpRouteRulesFilters, HttpRouteRulesFiltersType, HttpRouteRulesMatchesPathType,
 };
+use gateway_api::gateways::Gateway;
 use regex::Regex;
 
 use crate::object::Object;
@@ -317,7 +317,7 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
                         "header match names must be unique (case-insensitive)",
                     ));
                 }
-                if matches!(h.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesHeadersType::RegularExpression))
+                if matches!(h.r#type, Some(gateway_api::experimental::httproutes::HttpRouteRulesMatchesHeadersType::RegularExpression))
                     && let Err(e) = Regex::new(&h.value) {
                         errs.push(err(format!("{hf}.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
                     }
@@ -331,7 +331,7 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
                         "query parameter match names must be unique",
                     ));
                 }
-                if matches!(q.r#type, Some(gateway_api::httproutes::HttpRouteRulesMatchesQueryParamsType::RegularExpression))
+                if matches!(q.r#type, Some(gateway_api::experimental::httproutes::HttpRouteRulesMatchesQueryParamsType::RegularExpression))
                     && let Err(e) = Regex::new(&q.value) {
                         errs.push(err(format!("{qf}.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
                     }
@@ -369,6 +369,32 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
                     }
                     Err(e) => errs.push(err(format!("{bf}.filters"), e.to_string())),
                 }
+            }
+        }
+        if let Some(r) = &rule.retry {
+            if let Some(a) = r.attempts
+                && a < 1
+            {
+                errs.push(err(
+                    format!("{rf}.retry.attempts"),
+                    format!("{a} must be at least 1"),
+                ));
+            }
+            for (ci, c) in r.codes.iter().flatten().enumerate() {
+                if !(400..=599).contains(c) {
+                    errs.push(err(
+                        format!("{rf}.retry.codes[{ci}]"),
+                        format!("{c} is not a retriable status: use 400-599"),
+                    ));
+                }
+            }
+            if let Some(b) = &r.backoff
+                && !DURATION.is_match(b)
+            {
+                errs.push(err(
+                    format!("{rf}.retry.backoff"),
+                    format!("{b:?} is not a Gateway API duration (e.g. 100ms, 1s)"),
+                ));
             }
         }
         if let Some(t) = &rule.timeouts {
@@ -510,7 +536,7 @@ fn validate_filters(
                 ));
             }
             if let Some(p) = &r.path {
-                use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
+                use gateway_api::experimental::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
                 check_path_modifier(
                     errs,
                     &format!("{rf}.path"),
@@ -545,7 +571,7 @@ fn validate_filters(
                 check_hostname(errs, &format!("{rf}.hostname"), h);
             }
             if let Some(p) = &r.path {
-                use gateway_api::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
+                use gateway_api::experimental::httproutes::HttpRouteRulesFiltersUrlRewritePathType as P;
                 check_path_modifier(
                     errs,
                     &format!("{rf}.path"),

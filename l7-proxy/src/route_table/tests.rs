@@ -25,6 +25,7 @@ fn route(path: PathMatch) -> CompiledRoute {
         filters: vec![],
         backends: vec![],
         timeouts: Default::default(),
+        retry: None,
     };
     compile_route(&r, &HashMap::new()).unwrap()
 }
@@ -117,6 +118,7 @@ fn weighted_pick_respects_weights_and_skips_zero() {
         filters: vec![],
         backends: vec![wb("1", 70), wb("2", 30), wb("3", 0)],
         timeouts: Default::default(),
+        retry: None,
     };
     let r = compile_route(&r, &clusters).unwrap();
     let mut counts = HashMap::new();
