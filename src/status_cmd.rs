@@ -106,7 +106,7 @@ pub fn print_table(doc: &Value) -> usize {
                     );
                 }
             }
-            "HTTPRoute" | "TLSRoute" | "TCPRoute" => {
+            "HTTPRoute" | "TLSRoute" | "TCPRoute" | "UDPRoute" => {
                 println!("{kind} {name}");
                 for p in st["parents"].as_array().into_iter().flatten() {
                     let r = &p["parentRef"];

@@ -475,3 +475,84 @@ async fn retries_resend_buffered_requests_and_stop_at_the_attempt_limit() {
         .unwrap();
     assert_eq!(status, 503);
 }
+
+/// A UDP backend that answers each datagram with `name:` + the datagram.
+async fn udp_echo(ip: &str, name: &'static str) -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind((ip, 0)).await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let reply = [name.as_bytes(), b":", &buf[..n]].concat();
+            let _ = socket.send_to(&reply, from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_routes_relay_datagrams_per_client_flow() {
+    let a = udp_echo("127.0.38.1", "a").await;
+    let b = udp_echo("127.0.38.2", "b").await;
+    let svc = |name: &str, backend: SocketAddr| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: dns, port: 53, protocol: UDP}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: {name}}}\naddressType: IPv4\nports: [{{name: dns, port: {}, protocol: UDP}}]\nendpoints: [{{addresses: [\"{}\"]}}]\n",
+            backend.port(),
+            backend.ip()
+        )
+    };
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.38.10\"}]\n  listeners:\n  - {name: dns, protocol: UDP, port: 5300}\n";
+    let route = |weights: (u8, u8)| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: UDPRoute\nmetadata: {{name: r, namespace: default}}\nspec:\n  parentRefs: [{{name: gw}}]\n  rules:\n  - backendRefs:\n    - {{name: a, port: 53, weight: {}}}\n    - {{name: b, port: 53, weight: {}}}\n",
+            weights.0, weights.1
+        )
+    };
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gw.into()),
+        ("svc.yaml", format!("{}---\n{}", svc("a", a), svc("b", b))),
+        ("route.yaml", route((1, 0))),
+    ])
+    .await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.connect("127.0.38.10:5300").await.unwrap();
+    let ask = |msg: &'static [u8]| {
+        let client = &client;
+        async move {
+            let mut buf = [0u8; 2048];
+            for _ in 0..50 {
+                client.send(msg).await.unwrap();
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(200), client.recv(&mut buf)).await
+                {
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+            }
+            panic!("no UDP reply");
+        }
+    };
+    assert_eq!(ask(b"hello").await, "a:hello");
+    assert_eq!(ask(b"again").await, "a:again");
+
+    // Weights change for new flows; this client's flow stays with its backend until idle.
+    w.write("route.yaml", &route((0, 1)));
+    let mut buf = [0u8; 2048];
+    let mut reply = String::new();
+    for _ in 0..50 {
+        // A new client address per try: each starts a new flow on the current config.
+        let other = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        other.connect("127.0.38.10:5300").await.unwrap();
+        other.send(b"new").await.unwrap();
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), other.recv(&mut buf)).await
+        {
+            reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if reply == "b:new" {
+                break;
+            }
+        }
+    }
+    assert_eq!(reply, "b:new");
+    assert_eq!(ask(b"still").await, "a:still");
+}

@@ -43,6 +43,7 @@ pub fn supported_features() -> &'static [&'static str] {
         "TLSRoute",
         "TLSRouteModeMixed",
         "TLSRouteModeTerminate",
+        "UDPRoute",
     ]
 }
 

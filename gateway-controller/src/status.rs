@@ -132,6 +132,7 @@ pub struct Statuses {
     pub tls_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "tcpRoutes")]
     pub tcp_routes: BTreeMap<NsName, RouteStatus>,
+    pub udp_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "backendTLSPolicies")]
     pub backend_tls_policies: BTreeMap<NsName, PolicyStatus>,
 }
@@ -173,6 +174,7 @@ impl Statuses {
             .map(|(k, s)| ("HTTPRoute", k, s));
         let routes = routes.chain(self.tls_routes.iter_mut().map(|(k, s)| ("TLSRoute", k, s)));
         let routes = routes.chain(self.tcp_routes.iter_mut().map(|(k, s)| ("TCPRoute", k, s)));
+        let routes = routes.chain(self.udp_routes.iter_mut().map(|(k, s)| ("UDPRoute", k, s)));
         for (k, s) in &mut self.backend_tls_policies {
             for a in &mut s.ancestors {
                 out.push((

@@ -55,6 +55,9 @@ pub enum ListenerProtocol {
     Https,
     /// Plain TCP: every connection is spliced to the listener's TCPRoute backends.
     Tcp,
+    /// UDP: datagrams are relayed to the listener's UDPRoute backends, one upstream socket per
+    /// client address (a flow), closed after an idle timeout.
+    Udp,
 }
 
 /// What a Gateway listener on a TLS socket does after the ClientHello.
@@ -69,6 +72,8 @@ pub enum HostMode {
     TlsTerminate,
     /// TCP listener: splice to `tls_routes` (one entry, hostname `*`, from the TCPRoute).
     Tcp,
+    /// UDP listener: relay datagrams to `tls_routes` (one entry, hostname `*`, from the UDPRoute).
+    Udp,
 }
 
 /// A TLSRoute entry: connections whose SNI matches `hostname` go to `backends`.

@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod route_table;
 pub mod server;
 pub mod tls_stream;
+pub mod udp;
 pub mod upstream;
 
 pub use config::ProxyConfig;

@@ -397,7 +397,9 @@ impl RouteTable {
                 );
             }
             let tls = match l.protocol {
-                config::ListenerProtocol::Http | config::ListenerProtocol::Tcp => None,
+                config::ListenerProtocol::Http
+                | config::ListenerProtocol::Tcp
+                | config::ListenerProtocol::Udp => None,
                 config::ListenerProtocol::Https => Some(tls_acceptor(l)?),
             };
             if listeners

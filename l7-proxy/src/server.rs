@@ -31,6 +31,12 @@ pub struct ApplyReport {
 
 struct Socket {
     stop: CancellationToken,
+    udp: bool,
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Udp(tokio::net::UdpSocket),
 }
 
 /// The running proxy: the route table and the sockets that serve it.
@@ -87,10 +93,23 @@ impl Dataplane {
         let mut sockets = self.sockets.lock().await;
         let mut fresh = Vec::new();
         for l in &config.listeners {
-            if sockets.contains_key(&l.address) {
-                continue;
+            let udp = l.protocol == crate::config::ListenerProtocol::Udp;
+            match sockets.get(&l.address) {
+                Some(s) if s.udp == udp => continue,
+                // The address changes transport: the old socket goes first.
+                Some(_) => {
+                    if let Some(old) = sockets.remove(&l.address) {
+                        old.stop.cancel();
+                    }
+                }
+                None => {}
             }
-            match bind(l.address) {
+            let bound = if udp {
+                crate::udp::bind(l.address).map(Bound::Udp)
+            } else {
+                bind(l.address).map(Bound::Tcp)
+            };
+            match bound {
                 Ok(listener) => fresh.push((l.address, listener)),
                 Err(e) => {
                     tracing::error!(address = %l.address, error = %e, "cannot bind listener");
@@ -101,16 +120,25 @@ impl Dataplane {
         self.proxy.swap(table);
         self.proxy.metrics.config_version.set(version as i64);
         self.record_certificate_expiry(&config);
-        for (addr, listener) in fresh {
+        for (addr, bound) in fresh {
             let stop = CancellationToken::new();
-            tokio::spawn(accept_loop(
-                listener,
-                addr,
-                self.proxy.clone(),
-                self.http.clone(),
-                stop.clone(),
-            ));
-            sockets.insert(addr, Socket { stop });
+            let udp = matches!(bound, Bound::Udp(_));
+            match bound {
+                Bound::Tcp(listener) => tokio::spawn(accept_loop(
+                    listener,
+                    addr,
+                    self.proxy.clone(),
+                    self.http.clone(),
+                    stop.clone(),
+                )),
+                Bound::Udp(socket) => tokio::spawn(crate::udp::serve(
+                    socket,
+                    addr,
+                    self.proxy.clone(),
+                    stop.clone(),
+                )),
+            };
+            sockets.insert(addr, Socket { stop, udp });
             tracing::info!(address = %addr, "listening");
         }
         let wanted: std::collections::HashSet<_> =

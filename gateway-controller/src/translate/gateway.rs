@@ -23,6 +23,7 @@ fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
         "HTTP" | "HTTPS" => &["HTTPRoute"],
         "TLS" => &["TLSRoute"],
         "TCP" => &["TCPRoute"],
+        "UDP" => &["UDPRoute"],
         _ => &[],
     }
 }
@@ -256,7 +257,7 @@ fn model_listeners<'a>(
                 false,
                 "UnsupportedProtocol",
                 format!(
-                    "protocol {} is not supported by weir yet; supported: HTTP, HTTPS, TLS",
+                    "protocol {} is not supported by weir yet; supported: HTTP, HTTPS, TLS, TCP, UDP",
                     l.protocol
                 ),
                 generation,
@@ -298,6 +299,7 @@ fn model_listeners<'a>(
                 Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
             ),
             ("TCP", _) => (ListenerProtocol::Tcp, HostMode::Tcp, None),
+            ("UDP", _) => (ListenerProtocol::Udp, HostMode::Udp, None),
             _ => (ListenerProtocol::Http, HostMode::Http, None),
         };
         let resolved = match &certs {

@@ -123,6 +123,21 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             tcp_route_statuses.insert(id.clone(), status);
         }
     }
+    let mut udp_route_statuses = BTreeMap::new();
+    for (id, route) in &snapshot.udp_routes {
+        let status = tls_route::translate_udp_route(
+            snapshot,
+            ctx,
+            id,
+            route,
+            &mut gateways,
+            &mut tls_listener_routes,
+            &mut clusters,
+        );
+        if !status.parents.is_empty() {
+            udp_route_statuses.insert(id.clone(), status);
+        }
+    }
     let (listeners, gateway_statuses) = assemble(
         &gateways,
         listener_routes,
@@ -140,6 +155,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             http_routes: route_statuses,
             tls_routes: tls_route_statuses,
             tcp_routes: tcp_route_statuses,
+            udp_routes: udp_route_statuses,
             backend_tls_policies,
         },
     }

@@ -1,5 +1,5 @@
-//! TLSRoutes and TCPRoutes: attachment to TLS and TCP listeners, and the SNI routes (a single
-//! `*` entry for TCP) that splice connections to backends.
+//! TLSRoutes, TCPRoutes and UDPRoutes: attachment to TLS, TCP and UDP listeners, and the SNI
+//! routes (a single `*` entry for TCP and UDP) that splice connections to backends.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -27,7 +27,7 @@ pub(crate) struct ParentView<'a> {
     pub port: Option<i32>,
 }
 
-/// A TLSRoute or TCPRoute, reduced to what translation needs.
+/// A TLSRoute, TCPRoute or UDPRoute, reduced to what translation needs.
 pub(crate) struct L4Route<'a> {
     pub kind: &'static str,
     pub hostnames: Vec<String>,
@@ -94,62 +94,79 @@ pub(crate) fn translate_tls_route(
     )
 }
 
-pub(crate) fn translate_tcp_route(
-    snapshot: &Snapshot,
-    ctx: &TranslateContext,
-    id: &NsName,
-    route: &gateway_api::experimental::tcproutes::TcpRoute,
-    gateways: &mut [GatewayModel<'_>],
-    listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
-    clusters: &mut BTreeMap<String, Cluster>,
-) -> RouteStatus {
-    let view = L4Route {
-        kind: "TCPRoute",
-        hostnames: Vec::new(),
-        parents: route
-            .spec
-            .parent_refs
-            .iter()
-            .flatten()
-            .map(|p| ParentView {
-                group: p.group.as_deref(),
-                kind: p.kind.as_deref(),
-                name: &p.name,
-                namespace: p.namespace.as_deref(),
-                section_name: p.section_name.as_deref(),
-                port: p.port,
-            })
-            .collect(),
-        backends: route
-            .spec
-            .rules
-            .iter()
-            .flat_map(|r| r.backend_refs.iter())
-            .map(|b| {
-                (
-                    BackendRefSpec {
-                        group: b.group.as_deref(),
-                        kind: b.kind.as_deref(),
-                        name: &b.name,
-                        namespace: b.namespace.as_deref(),
-                        port: b.port,
-                    },
-                    b.weight,
-                )
-            })
-            .collect(),
-        meta: &route.metadata,
+/// TCPRoute and UDPRoute have the same shape (parentRefs, rules of weighted backendRefs) in
+/// distinct generated types; one body serves both.
+macro_rules! translate_port_route {
+    ($fn_name:ident, $ty:ty, $kind:literal) => {
+        pub(crate) fn $fn_name(
+            snapshot: &Snapshot,
+            ctx: &TranslateContext,
+            id: &NsName,
+            route: &$ty,
+            gateways: &mut [GatewayModel<'_>],
+            listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
+            clusters: &mut BTreeMap<String, Cluster>,
+        ) -> RouteStatus {
+            let view = L4Route {
+                kind: $kind,
+                hostnames: Vec::new(),
+                parents: route
+                    .spec
+                    .parent_refs
+                    .iter()
+                    .flatten()
+                    .map(|p| ParentView {
+                        group: p.group.as_deref(),
+                        kind: p.kind.as_deref(),
+                        name: &p.name,
+                        namespace: p.namespace.as_deref(),
+                        section_name: p.section_name.as_deref(),
+                        port: p.port,
+                    })
+                    .collect(),
+                backends: route
+                    .spec
+                    .rules
+                    .iter()
+                    .flat_map(|r| r.backend_refs.iter())
+                    .map(|b| {
+                        (
+                            BackendRefSpec {
+                                group: b.group.as_deref(),
+                                kind: b.kind.as_deref(),
+                                name: &b.name,
+                                namespace: b.namespace.as_deref(),
+                                port: b.port,
+                            },
+                            b.weight,
+                        )
+                    })
+                    .collect(),
+                meta: &route.metadata,
+            };
+            translate_l4_route(
+                snapshot,
+                ctx,
+                id,
+                &view,
+                gateways,
+                listener_routes,
+                clusters,
+            )
+        }
     };
-    translate_l4_route(
-        snapshot,
-        ctx,
-        id,
-        &view,
-        gateways,
-        listener_routes,
-        clusters,
-    )
 }
+
+translate_port_route!(
+    translate_tcp_route,
+    gateway_api::experimental::tcproutes::TcpRoute,
+    "TCPRoute"
+);
+translate_port_route!(
+    translate_udp_route,
+    gateway_api::experimental::udproutes::UdpRoute,
+    "UDPRoute"
+);
 
 fn translate_l4_route(
     snapshot: &Snapshot,

@@ -5,6 +5,7 @@ use std::fmt;
 use gateway_api::backendtlspolicies::BackendTlsPolicy as BackendTLSPolicy;
 use gateway_api::experimental::httproutes::HttpRoute as HTTPRoute;
 use gateway_api::experimental::tcproutes::TcpRoute as TCPRoute;
+use gateway_api::experimental::udproutes::UdpRoute as UDPRoute;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute as GRPCRoute;
@@ -27,6 +28,7 @@ pub enum Kind {
     GRPCRoute,
     TLSRoute,
     TCPRoute,
+    UDPRoute,
     ReferenceGrant,
     BackendTLSPolicy,
     Service,
@@ -48,6 +50,7 @@ impl Kind {
             (GATEWAY_GROUP, "GRPCRoute") => Kind::GRPCRoute,
             (GATEWAY_GROUP, "TLSRoute") => Kind::TLSRoute,
             (GATEWAY_GROUP, "TCPRoute") => Kind::TCPRoute,
+            (GATEWAY_GROUP, "UDPRoute") => Kind::UDPRoute,
             (GATEWAY_GROUP, "ReferenceGrant") => Kind::ReferenceGrant,
             (GATEWAY_GROUP, "BackendTLSPolicy") => Kind::BackendTLSPolicy,
             ("", "Service") => Kind::Service,
@@ -73,6 +76,7 @@ impl Kind {
             Kind::GRPCRoute => "GRPCRoute",
             Kind::TLSRoute => "TLSRoute",
             Kind::TCPRoute => "TCPRoute",
+            Kind::UDPRoute => "UDPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
             Kind::BackendTLSPolicy => "BackendTLSPolicy",
             Kind::Service => "Service",
@@ -153,6 +157,7 @@ pub enum Object {
     GRPCRoute(GRPCRoute),
     TLSRoute(TLSRoute),
     TCPRoute(TCPRoute),
+    UDPRoute(UDPRoute),
     ReferenceGrant(ReferenceGrant),
     BackendTLSPolicy(BackendTLSPolicy),
     Service(Service),
@@ -172,6 +177,7 @@ macro_rules! each_object {
             Object::GRPCRoute($o) => $body,
             Object::TLSRoute($o) => $body,
             Object::TCPRoute($o) => $body,
+            Object::UDPRoute($o) => $body,
             Object::ReferenceGrant($o) => $body,
             Object::BackendTLSPolicy($o) => $body,
             Object::Service($o) => $body,
@@ -200,6 +206,7 @@ impl Object {
             Kind::GRPCRoute => Object::GRPCRoute(de(value)?),
             Kind::TLSRoute => Object::TLSRoute(de(value)?),
             Kind::TCPRoute => Object::TCPRoute(de(value)?),
+            Kind::UDPRoute => Object::UDPRoute(de(value)?),
             Kind::ReferenceGrant => Object::ReferenceGrant(de(value)?),
             Kind::BackendTLSPolicy => Object::BackendTLSPolicy(de(value)?),
             Kind::Service => Object::Service(de(value)?),
@@ -219,6 +226,7 @@ impl Object {
             Object::GRPCRoute(_) => Kind::GRPCRoute,
             Object::TLSRoute(_) => Kind::TLSRoute,
             Object::TCPRoute(_) => Kind::TCPRoute,
+            Object::UDPRoute(_) => Kind::UDPRoute,
             Object::ReferenceGrant(_) => Kind::ReferenceGrant,
             Object::BackendTLSPolicy(_) => Kind::BackendTLSPolicy,
             Object::Service(_) => Kind::Service,

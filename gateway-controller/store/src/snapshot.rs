@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::experimental::httproutes::HttpRoute;
 use gateway_api::experimental::tcproutes::TcpRoute;
+use gateway_api::experimental::udproutes::UdpRoute;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::grpcroutes::GrpcRoute;
@@ -30,6 +31,7 @@ pub struct Snapshot {
     pub grpc_routes: Objects<GrpcRoute>,
     pub tls_routes: Objects<TlsRoute>,
     pub tcp_routes: Objects<TcpRoute>,
+    pub udp_routes: Objects<UdpRoute>,
     pub reference_grants: Objects<ReferenceGrant>,
     pub backend_tls_policies: Objects<BackendTlsPolicy>,
     pub services: Objects<Service>,
@@ -51,6 +53,7 @@ impl Snapshot {
             Object::GRPCRoute(o) => self.grpc_routes.insert(id, Arc::new(o)).map(drop),
             Object::TLSRoute(o) => self.tls_routes.insert(id, Arc::new(o)).map(drop),
             Object::TCPRoute(o) => self.tcp_routes.insert(id, Arc::new(o)).map(drop),
+            Object::UDPRoute(o) => self.udp_routes.insert(id, Arc::new(o)).map(drop),
             Object::ReferenceGrant(o) => self.reference_grants.insert(id, Arc::new(o)).map(drop),
             Object::BackendTLSPolicy(o) => {
                 self.backend_tls_policies.insert(id, Arc::new(o)).map(drop)
