@@ -110,6 +110,10 @@ pub struct KeyPairPem {
 enum PodMode {
     Http,
     Tcp,
+    /// echo-basic with UDP_ECHO_SERVER: JSON datagram echo on UDP_PORT (default 8080).
+    Udp(u16),
+    /// The coredns Deployment: a `whoami` DNS responder on UDP 53.
+    Dns,
 }
 
 fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
@@ -267,7 +271,16 @@ impl FakeCluster {
             .and_then(|c| c["image"].as_str())
             .unwrap_or("");
         let has = |e: &str| env_names.iter().any(|n| n == e);
-        if !image.contains("echo-basic") || has("GRPC_ECHO_SERVER") || has("UDP_ECHO_SERVER") {
+        // A literal env value (downward-API values are filled in per pod).
+        let env_value = |e: &str| -> Option<String> {
+            containers
+                .iter()
+                .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+                .find(|v| v["name"] == e)
+                .and_then(|v| v["value"].as_str().map(str::to_owned))
+        };
+        let dns = image.contains("coredns");
+        if !(image.contains("echo-basic") || dns) || has("GRPC_ECHO_SERVER") {
             return Ok(Err(format!("{namespace}/{name}")));
         }
         // The Secret mounted for TLS_SERVER_CERT, if any.
@@ -301,11 +314,20 @@ impl FakeCluster {
             }
             _ => None,
         };
-        let mode = if has("TCP_ECHO_SERVER") {
+        let mode = if dns {
+            PodMode::Dns
+        } else if has("UDP_ECHO_SERVER") {
+            PodMode::Udp(
+                env_value("UDP_PORT")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(8080),
+            )
+        } else if has("TCP_ECHO_SERVER") {
             PodMode::Tcp
         } else {
             PodMode::Http
         };
+        let service = env_value("SERVICE_NAME").unwrap_or_default();
         for i in 0..replicas {
             let ip = IpAddr::V4(Ipv4Addr::new(127, 1, index, (i + 1) as u8));
             // Pod names start with the Deployment name, as a ReplicaSet's do.
@@ -318,9 +340,18 @@ impl FakeCluster {
                 pod: pod_name.clone(),
                 namespace: namespace.clone(),
                 http_port: "3000".into(),
+                service: service.clone(),
                 request_log: Some(log.clone()),
                 ..Default::default()
             });
+            let bind_udp = |port: u16| {
+                let pod = pod_name.clone();
+                async move {
+                    tokio::net::UdpSocket::bind(SocketAddr::new(ip, port))
+                        .await
+                        .with_context(|| format!("binding pod {pod} on udp {ip}:{port}"))
+                }
+            };
             let bind = |port: u16| {
                 let pod = pod_name.clone();
                 async move {
@@ -329,15 +360,19 @@ impl FakeCluster {
                         .with_context(|| format!("binding pod {pod} on {ip}:{port}"))
                 }
             };
-            let l3000 = bind(3000).await?;
-            let l8443 = if tls.is_some() {
-                Some(bind(8443).await?)
-            } else {
-                None
+            let (l3000, l8443) = match mode {
+                PodMode::Udp(_) | PodMode::Dns => (None, None),
+                _ if tls.is_some() => (Some(bind(3000).await?), Some(bind(8443).await?)),
+                _ => (Some(bind(3000).await?), None),
             };
             let tls = tls.clone();
-            let task = match mode {
-                PodMode::Tcp => {
+            let task = match (mode, l3000) {
+                (PodMode::Udp(port), _) => {
+                    tokio::spawn(weir_echo::udp::serve(bind_udp(port).await?, id.clone()))
+                }
+                (PodMode::Dns, _) => tokio::spawn(crate::dns::serve_whoami(bind_udp(53).await?)),
+                (_, None) => unreachable!("TCP pods bind port 3000"),
+                (PodMode::Tcp, Some(l3000)) => {
                     let ports = Arc::new(("3000".to_owned(), "8443".to_owned()));
                     tokio::spawn(async move {
                         let tls_side = async {
@@ -351,7 +386,7 @@ impl FakeCluster {
                         );
                     })
                 }
-                PodMode::Http => {
+                (PodMode::Http, Some(l3000)) => {
                     let l3001 = bind(3001).await?;
                     tokio::spawn(async move {
                         let tls_side = async {

@@ -6,10 +6,12 @@
 //! per upstream test; `report` writes the upstream ConformanceReport.
 
 pub mod cluster;
+pub mod dns;
 pub mod http;
 pub mod report;
 pub mod scenarios;
 pub mod suite;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 pub mod weir;

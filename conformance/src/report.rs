@@ -147,8 +147,15 @@ pub const GATEWAY_TCP: Profile = Profile {
     ],
 };
 
+pub const GATEWAY_UDP: Profile = Profile {
+    name: "GATEWAY-UDP",
+    // v1.6.1 lists UDPRoute among the profile's extended features, as TCPRoute for GATEWAY-TCP.
+    core: &["Gateway", "ReferenceGrant"],
+    extended: &["UDPRoute"],
+};
+
 /// The profiles the harness reports.
-pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS, &GATEWAY_TCP];
+pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS, &GATEWAY_TCP, &GATEWAY_UDP];
 
 impl Profile {
     fn contains(&self, features: &[&str]) -> bool {

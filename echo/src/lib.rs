@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 pub mod tcp;
+pub mod udp;
 
 /// Identity of the "pod", as the downward API would give it.
 #[derive(Debug, Clone, Default)]
@@ -215,10 +216,10 @@ async fn serve_io<I>(io: I, id: Arc<EchoIdentity>, tls: Option<Arc<TlsSeen>>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: Request<Incoming>| {
         let (id, tls) = (id.clone(), tls.clone());
         async move {
-            match retry_simulation(&req, &id).await {
+            match retry_simulation(&mut req, &id).await {
                 // A failing attempt without a status code: close the connection unanswered.
                 Some(None) => Err("simulated connection failure"),
                 Some(Some(resp)) => Ok(resp),
@@ -242,7 +243,7 @@ pub async fn run(addr: SocketAddr, id: EchoIdentity) -> std::io::Result<()> {
 /// requests with the same uuid fail (status C, else the connection is closed unanswered), after
 /// D; later ones are echoed. `None`: not a retry request, or it succeeds now.
 async fn retry_simulation(
-    req: &Request<Incoming>,
+    req: &mut Request<Incoming>,
     id: &EchoIdentity,
 ) -> Option<Option<Response<Full<Bytes>>>> {
     static ATTEMPTS: std::sync::OnceLock<
@@ -251,7 +252,8 @@ async fn retry_simulation(
     if !req.uri().path().starts_with("/retry/") {
         return None;
     }
-    let q = req.uri().query();
+    let uri = req.uri().clone();
+    let q = uri.query();
     let Some(uuid) = query_value(q, "uuid") else {
         return Some(Some(plain(StatusCode::BAD_REQUEST, "uuid is required")));
     };
@@ -274,6 +276,7 @@ async fn retry_simulation(
     if seen > succeed_after {
         return None;
     }
+    drain_body(req).await;
     if let Some(d) = query_value(q, "delayRetry").and_then(|d| parse_go_duration(&d)) {
         tokio::time::sleep(d).await;
     }
@@ -281,6 +284,17 @@ async fn retry_simulation(
         .and_then(|c| c.parse::<u16>().ok())
         .and_then(|c| StatusCode::from_u16(c).ok());
     Some(code.map(|c| plain(c, "")))
+}
+
+/// Reads the whole request body before answering, so that a client still sending it is not
+/// cut off by an early response.
+async fn drain_body(req: &mut Request<Incoming>) {
+    use http_body_util::BodyExt;
+    while let Some(frame) = req.body_mut().frame().await {
+        if frame.is_err() {
+            break;
+        }
+    }
 }
 
 async fn handle(
@@ -310,16 +324,7 @@ async fn handle(
     if path == "/ws" && req.headers().contains_key(header::UPGRADE) {
         return websocket(&mut req);
     }
-    // Read the whole request body before answering, so that a client still sending it is
-    // not cut off by an early response.
-    {
-        use http_body_util::BodyExt;
-        while let Some(frame) = req.body_mut().frame().await {
-            if frame.is_err() {
-                break;
-            }
-        }
-    }
+    drain_body(&mut req).await;
     if let Some(d) = query_value(req.uri().query(), "delay") {
         match parse_go_duration(&d) {
             Some(d) => tokio::time::sleep(d).await,

@@ -9,6 +9,7 @@ mod http_core;
 mod http_extended;
 mod tcp;
 mod tls;
+mod udp;
 
 use crate::suite::Scenario;
 
@@ -22,5 +23,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(backend_tls::scenarios());
     v.extend(frontend_tls::scenarios());
     v.extend(tcp::scenarios());
+    v.extend(udp::scenarios());
     v
 }

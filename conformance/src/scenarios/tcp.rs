@@ -67,10 +67,20 @@ pub fn scenarios() -> Vec<Scenario> {
 /// GatewayAndTCPRoutesMustBeAccepted: each route Accepted=True/Accepted, every listener of the
 /// Gateway ResolvedRefs/Accepted/Programmed.
 async fn accepted(s: &Suite, gw: &str, routes: &[&str]) -> Result<(), String> {
+    l4_accepted(s, KIND, gw, routes).await
+}
+
+/// `accepted` for any L4 route kind.
+pub(super) async fn l4_accepted(
+    s: &Suite,
+    kind: &str,
+    gw: &str,
+    routes: &[&str],
+) -> Result<(), String> {
     s.gateway_address(INFRA, gw).await?;
     for r in routes {
         s.kind_route_condition(
-            KIND,
+            kind,
             INFRA,
             r,
             (INFRA, gw),

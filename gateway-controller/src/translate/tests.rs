@@ -1854,7 +1854,7 @@ fn unsupported_protocol_is_not_accepted_and_gateway_reports_listeners_not_valid(
     let t = run(&gateway_with_listeners(&format!(
         "{HTTP_80}{}",
         r#"  - name: udp
-    protocol: UDP
+    protocol: example.com/sctp
     port: 9000
 "#
     )));
@@ -1880,7 +1880,7 @@ fn unsupported_protocol_is_not_accepted_and_gateway_reports_listeners_not_valid(
 fn gateway_with_only_unsupported_listeners_is_not_accepted() {
     let t = run(&gateway_with_listeners(
         r#"  - name: udp
-    protocol: UDP
+    protocol: example.com/sctp
     port: 53
 "#,
     ));
