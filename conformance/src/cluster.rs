@@ -126,7 +126,21 @@ fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
 pub fn substitute(text: &str, controller_name: &str) -> String {
     text.replace("{GATEWAY_CLASS_NAME}", GATEWAY_CLASS)
         .replace("{GATEWAY_CONTROLLER_NAME}", controller_name)
+        .replace(
+            "- value: \"PLACEHOLDER_USABLE_ADDRS\"",
+            &format!("- {{type: IPAddress, value: \"{USABLE_ADDRESS}\"}}"),
+        )
+        .replace(
+            "- value: \"PLACEHOLDER_UNUSABLE_ADDRS\"",
+            &format!("- {{type: IPAddress, value: \"{UNUSABLE_ADDRESS}\"}}"),
+        )
 }
+
+/// The suite's UsableNetworkAddresses: a loopback address outside the Gateway address pool.
+pub const USABLE_ADDRESS: &str = "127.2.1.250";
+/// The suite's UnusableNetworkAddresses: a documentation address that no interface of this
+/// machine holds, so binding it fails (nothing is ever sent to it).
+pub const UNUSABLE_ADDRESS: &str = "198.51.100.250";
 
 /// Parses a manifest file into JSON documents.
 pub fn documents(text: &str) -> anyhow::Result<Vec<Value>> {

@@ -134,24 +134,40 @@ pub const GATEWAY_TLS: Profile = Profile {
 
 pub const GATEWAY_TCP: Profile = Profile {
     name: "GATEWAY-TCP",
-    // v1.6.1 lists TCPRoute among the profile's extended features.
+    // v1.6.1 lists TCPRoute among the profile's extended features, beside the Gateway ones.
     core: &["Gateway", "ReferenceGrant"],
     extended: &[
-        "TCPRoute",
         "GatewayAddressEmpty",
+        "GatewayBackendClientCertificate",
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
         "GatewayHTTPListenerIsolation",
+        "GatewayHTTPSListenerDetectMisdirectedRequests",
         "GatewayInfrastructurePropagation",
         "GatewayPort8080",
         "GatewayStaticAddresses",
         "ListenerSet",
+        "TCPRoute",
     ],
 };
 
 pub const GATEWAY_UDP: Profile = Profile {
     name: "GATEWAY-UDP",
-    // v1.6.1 lists UDPRoute among the profile's extended features, as TCPRoute for GATEWAY-TCP.
+    // As GATEWAY-TCP, with UDPRoute.
     core: &["Gateway", "ReferenceGrant"],
-    extended: &["UDPRoute"],
+    extended: &[
+        "GatewayAddressEmpty",
+        "GatewayBackendClientCertificate",
+        "GatewayFrontendClientCertificateValidation",
+        "GatewayFrontendClientCertificateValidationInsecureFallback",
+        "GatewayHTTPListenerIsolation",
+        "GatewayHTTPSListenerDetectMisdirectedRequests",
+        "GatewayInfrastructurePropagation",
+        "GatewayPort8080",
+        "GatewayStaticAddresses",
+        "ListenerSet",
+        "UDPRoute",
+    ],
 };
 
 /// The profiles the harness reports.

@@ -140,8 +140,11 @@ fn mark_bind_errors(
                     .iter()
                     .any(|c| c.type_ == "Programmed" && c.is_true())
             });
-            if !any {
-                let reason = if err.contains("Cannot assign requested address") {
+            // An address no interface holds makes the whole Gateway unusable as specified, even
+            // when its other addresses serve.
+            let not_usable = err.contains("Cannot assign requested address");
+            if !any || not_usable {
+                let reason = if not_usable {
                     "AddressNotUsable"
                 } else {
                     "Invalid"

@@ -1,5 +1,7 @@
 //! GATEWAY-HTTP core: Gateway and GatewayClass tests.
 
+use serde_json::Value;
+
 use crate::suite::{BoxFut, INFRA, ListenerExpect, Scenario, Suite};
 
 const GW: &[&str] = &["Gateway"];
@@ -7,6 +9,18 @@ const GW_RG: &[&str] = &["Gateway", "ReferenceGrant"];
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario {
+            name: "GatewayStaticAddresses",
+            features: &["Gateway", "GatewayStaticAddresses"],
+            manifests: &["gateway-static-addresses.yaml"],
+            run: static_addresses,
+        },
+        Scenario {
+            name: "GatewayOptionalAddressValue",
+            features: &["Gateway", "GatewayAddressEmpty"],
+            manifests: &["gateway-optional-address-value.yaml"],
+            run: optional_address_value,
+        },
         Scenario {
             name: "GatewayClassObservedGenerationBump",
             features: GW,
@@ -431,5 +445,75 @@ fn modify_listeners(s: &Suite) -> BoxFut<'_> {
             }],
         )
         .await
+    })
+}
+
+/// GatewayStaticAddresses: an unsupported address type refuses the Gateway; an address no
+/// interface holds leaves it Accepted but not Programmed (AddressNotUsable); with only the
+/// usable address left it is Programmed and reports exactly that address.
+fn static_addresses(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let gw = "gateway-static-addresses";
+        let file = "gateway-static-addresses.yaml";
+        s.gateway_condition(INFRA, gw, "Accepted", "False", Some("UnsupportedAddress"))
+            .await?;
+        let keep_addresses = |keep: fn(&Value) -> bool| {
+            move |docs: &mut Vec<Value>| {
+                for d in docs.iter_mut().filter(|d| d["kind"] == "Gateway") {
+                    if let Some(a) = d["spec"]["addresses"].as_array_mut() {
+                        a.retain(keep);
+                    }
+                }
+            }
+        };
+        s.patch(
+            file,
+            keep_addresses(|a| a["type"] != "test/fake-invalid-type"),
+        )?;
+        s.gateway_condition(INFRA, gw, "Accepted", "True", Some("Accepted"))
+            .await?;
+        s.gateway_condition(INFRA, gw, "Programmed", "False", Some("AddressNotUsable"))
+            .await?;
+        s.patch(
+            file,
+            keep_addresses(|a| a["value"] == crate::cluster::USABLE_ADDRESS),
+        )?;
+        s.gateway_condition(INFRA, gw, "Accepted", "True", Some("Accepted"))
+            .await?;
+        s.gateway_condition(INFRA, gw, "Programmed", "True", Some("Programmed"))
+            .await?;
+        let ok: &'static [(&str, &str, Option<&str>)] =
+            &[("Accepted", "True", None), ("ResolvedRefs", "True", None)];
+        s.gateway_listeners(
+            INFRA,
+            gw,
+            &[ListenerExpect {
+                name: "http",
+                kinds: &["HTTPRoute"],
+                attached: 0,
+                conditions: ok,
+            }],
+        )
+        .await?;
+        s.wait_for("status.addresses is the usable address", |doc| {
+            let g = crate::suite::find(doc, "Gateway", INFRA, gw)?;
+            let want =
+                serde_json::json!([{"type": "IPAddress", "value": crate::cluster::USABLE_ADDRESS}]);
+            if g["status"]["addresses"] == want {
+                Ok(())
+            } else {
+                Err(format!("status.addresses {}", g["status"]["addresses"]))
+            }
+        })
+        .await
+    })
+}
+
+/// GatewayOptionalAddressValue: `addresses: [{type: IPAddress}]` gets an address assigned.
+fn optional_address_value(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        s.gateway_listener_address(INFRA, "gateway-without-address-value", Some("http"))
+            .await
+            .map(drop)
     })
 }
