@@ -556,3 +556,80 @@ async fn udp_routes_relay_datagrams_per_client_flow() {
     assert_eq!(reply, "b:new");
     assert_eq!(ask(b"still").await, "a:still");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_and_udp_listeners_share_a_port() {
+    let udp_backend = udp_echo("127.0.39.1", "udp").await;
+    let tcp = tokio::net::TcpListener::bind("127.0.39.2:0").await.unwrap();
+    let tcp_backend = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = tcp.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = s.write_all(b"tcp:hello").await;
+            });
+        }
+    });
+    let svc = |name: &str, proto: &str, backend: SocketAddr| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: dns, port: 53, protocol: {proto}}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n  namespace: default\n  labels: {{kubernetes.io/service-name: {name}}}\naddressType: IPv4\nports: [{{name: dns, port: {}, protocol: {proto}}}]\nendpoints: [{{addresses: [\"{}\"]}}]\n",
+            backend.port(),
+            backend.ip()
+        )
+    };
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  gatewayClassName: weir\n  addresses: [{type: IPAddress, value: \"127.0.39.10\"}]\n  listeners:\n  - {name: dns-udp, protocol: UDP, port: 5353}\n  - {name: dns-tcp, protocol: TCP, port: 5353}\n";
+    let routes = "apiVersion: gateway.networking.k8s.io/v1\nkind: UDPRoute\nmetadata: {name: u, namespace: default}\nspec:\n  parentRefs: [{name: gw, sectionName: dns-udp}]\n  rules: [{backendRefs: [{name: dns-udp, port: 53}]}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: TCPRoute\nmetadata: {name: t, namespace: default}\nspec:\n  parentRefs: [{name: gw, sectionName: dns-tcp}]\n  rules: [{backendRefs: [{name: dns-tcp, port: 53}]}]\n";
+    let w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gw.into()),
+        (
+            "svc.yaml",
+            format!(
+                "{}---\n{}",
+                svc("dns-udp", "UDP", udp_backend),
+                svc("dns-tcp", "TCP", tcp_backend)
+            ),
+        ),
+        ("routes.yaml", routes.into()),
+    ])
+    .await;
+    let st = status_of(w.admin).await;
+    let gw_status = st["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "Gateway")
+        .unwrap();
+    for l in gw_status["status"]["listeners"].as_array().unwrap() {
+        let programmed = l["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Programmed")
+            .unwrap();
+        assert_eq!(programmed["status"], "True", "{l}");
+    }
+
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.connect("127.0.39.10:5353").await.unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = None;
+    for _ in 0..50 {
+        client.send(b"hello").await.unwrap();
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), client.recv(&mut buf)).await
+        {
+            got = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+            break;
+        }
+    }
+    assert_eq!(got.as_deref(), Some("udp:hello"));
+
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect("127.0.39.10:5353")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap();
+    assert_eq!(reply, "tcp:hello");
+}

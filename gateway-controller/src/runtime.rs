@@ -103,10 +103,13 @@ fn mark_bind_errors(
     errors: &HashMap<SocketAddr, String>,
 ) {
     for (addr, err) in errors {
-        let Some(l) = config.listeners.iter().find(|l| l.address == *addr) else {
-            continue;
-        };
-        for host in &l.hosts {
+        // The TCP and the UDP socket of an address share its bind error.
+        for host in config
+            .listeners
+            .iter()
+            .filter(|l| l.address == *addr)
+            .flat_map(|l| &l.hosts)
+        {
             // host.name is namespace/gateway/listener.
             let mut parts = host.name.splitn(3, '/');
             let (Some(ns), Some(gw), Some(listener)) = (parts.next(), parts.next(), parts.next())

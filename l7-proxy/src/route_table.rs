@@ -42,7 +42,10 @@ pub enum CompileError {
 pub struct RouteTable {
     pub version: u64,
     pub source: Arc<ProxyConfig>,
+    /// TCP sockets (HTTP, HTTPS/TLS, TCP) by address.
     pub listeners: HashMap<SocketAddr, Arc<PortTable>>,
+    /// UDP sockets by address; they may share an address with a TCP socket.
+    pub udp_listeners: HashMap<SocketAddr, Arc<PortTable>>,
     pub clusters: HashMap<String, Arc<ClusterTable>>,
 }
 
@@ -363,6 +366,7 @@ impl RouteTable {
             clusters.insert(name.clone(), table);
         }
         let mut listeners = HashMap::new();
+        let mut udp_listeners = HashMap::new();
         for l in &config.listeners {
             let mut hosts = HostMap::default();
             for h in &l.hosts {
@@ -402,7 +406,12 @@ impl RouteTable {
                 | config::ListenerProtocol::Udp => None,
                 config::ListenerProtocol::Https => Some(tls_acceptor(l)?),
             };
-            if listeners
+            let map = if l.protocol == config::ListenerProtocol::Udp {
+                &mut udp_listeners
+            } else {
+                &mut listeners
+            };
+            if map
                 .insert(
                     l.address,
                     Arc::new(PortTable {
@@ -420,6 +429,7 @@ impl RouteTable {
             version,
             source: config,
             listeners,
+            udp_listeners,
             clusters,
         })
     }

@@ -31,7 +31,6 @@ pub struct ApplyReport {
 
 struct Socket {
     stop: CancellationToken,
-    udp: bool,
 }
 
 enum Bound {
@@ -42,7 +41,8 @@ enum Bound {
 /// The running proxy: the route table and the sockets that serve it.
 pub struct Dataplane {
     proxy: Arc<Proxy>,
-    sockets: Mutex<HashMap<SocketAddr, Socket>>,
+    /// By address and transport (UDP or not).
+    sockets: Mutex<HashMap<(SocketAddr, bool), Socket>>,
     http: Arc<auto::Builder<TokioExecutor>>,
 }
 
@@ -94,15 +94,8 @@ impl Dataplane {
         let mut fresh = Vec::new();
         for l in &config.listeners {
             let udp = l.protocol == crate::config::ListenerProtocol::Udp;
-            match sockets.get(&l.address) {
-                Some(s) if s.udp == udp => continue,
-                // The address changes transport: the old socket goes first.
-                Some(_) => {
-                    if let Some(old) = sockets.remove(&l.address) {
-                        old.stop.cancel();
-                    }
-                }
-                None => {}
+            if sockets.contains_key(&(l.address, udp)) {
+                continue;
             }
             let bound = if udp {
                 crate::udp::bind(l.address).map(Bound::Udp)
@@ -138,15 +131,23 @@ impl Dataplane {
                     stop.clone(),
                 )),
             };
-            sockets.insert(addr, Socket { stop, udp });
-            tracing::info!(address = %addr, "listening");
+            sockets.insert((addr, udp), Socket { stop });
+            tracing::info!(address = %addr, udp, "listening");
         }
-        let wanted: std::collections::HashSet<_> =
-            config.listeners.iter().map(|l| l.address).collect();
-        sockets.retain(|addr, s| {
-            let keep = wanted.contains(addr);
+        let wanted: std::collections::HashSet<_> = config
+            .listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.address,
+                    l.protocol == crate::config::ListenerProtocol::Udp,
+                )
+            })
+            .collect();
+        sockets.retain(|key, s| {
+            let keep = wanted.contains(key);
             if !keep {
-                tracing::info!(address = %addr, "closing listener");
+                tracing::info!(address = %key.0, udp = key.1, "closing listener");
                 s.stop.cancel();
             }
             keep

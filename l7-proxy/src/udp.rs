@@ -107,7 +107,7 @@ async fn open_flow(
     let endpoint = {
         let table = proxy.table();
         let group = table
-            .listeners
+            .udp_listeners
             .get(&addr)
             .and_then(|p| p.hosts.lookup(""))
             .and_then(|h| h.sni_routes.lookup(""))

@@ -387,8 +387,10 @@ fn model_listeners<'a>(
 
 /// Whether two listener protocols can share a port: equal ones, and HTTPS with TLS (both
 /// start with a TLS ClientHello; SNI decides whether to terminate or pass through).
+/// Whether two listener protocols may share a port. UDP uses another transport than every
+/// other protocol, so it shares a port with any of them (DNS on TCP and UDP 53).
 fn compatible(a: &str, b: &str) -> bool {
-    a == b || matches!((a, b), ("HTTPS", "TLS") | ("TLS", "HTTPS"))
+    a == b || matches!((a, b), ("HTTPS", "TLS") | ("TLS", "HTTPS")) || (a == "UDP") != (b == "UDP")
 }
 
 /// The listener's supported kinds and whether every kind it lists is valid.

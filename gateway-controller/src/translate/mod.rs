@@ -168,7 +168,8 @@ fn assemble(
     mut tls_listener_routes: HashMap<(usize, usize), tls_route::ListenerSniRoutes>,
     clusters: &mut BTreeMap<String, weir_proxy::config::Cluster>,
 ) -> (Vec<Listener>, BTreeMap<NsName, GatewayStatus>) {
-    let mut sockets: BTreeMap<SocketAddr, Listener> = BTreeMap::new();
+    // One socket per address and transport (UDP or not).
+    let mut sockets: BTreeMap<(SocketAddr, bool), Listener> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     for (gi, g) in gateways.iter().enumerate() {
         let generation = g.generation;
@@ -208,7 +209,8 @@ fn assemble(
                         continue;
                     };
                     let addr = SocketAddr::new(*ip, port);
-                    let socket = sockets.entry(addr).or_insert_with(|| Listener {
+                    let udp = l.protocol == weir_proxy::config::ListenerProtocol::Udp;
+                    let socket = sockets.entry((addr, udp)).or_insert_with(|| Listener {
                         address: addr,
                         protocol: l.protocol,
                         hosts: Vec::new(),
