@@ -633,3 +633,66 @@ async fn tcp_and_udp_listeners_share_a_port() {
     s.read_to_string(&mut reply).await.unwrap();
     assert_eq!(reply, "tcp:hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_carry_small_request_bodies() {
+    let v1 = echo("127.0.40.1", 3000, "v1-pod").await;
+    // The mirror backend records what arrives and answers 200.
+    let mirror = tokio::net::TcpListener::bind("127.0.40.2:0").await.unwrap();
+    let mirror_addr = mirror.local_addr().unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = mirror.accept().await {
+            let seen_tx = seen_tx.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !String::from_utf8_lossy(&got).contains("payload-123") {
+                    match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+                        Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                let _ = seen_tx.send(String::from_utf8_lossy(&got).into_owned());
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    let gw_addr: SocketAddr = "127.0.40.10:8080".parse().unwrap();
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - filters:\n    - type: RequestMirror\n      requestMirror: {backendRef: {name: mirror, port: 8080}}\n    backendRefs: [{name: v1, port: 8080}]\n";
+    let _w = Weir::start(&[
+        ("class.yaml", GATEWAY_CLASS.into()),
+        ("gw.yaml", gateway("127.0.40.10", 8080)),
+        (
+            "svc.yaml",
+            format!(
+                "{}---\n{}",
+                service("v1", v1, None),
+                service("mirror", mirror_addr, None)
+            ),
+        ),
+        ("route.yaml", route.into()),
+    ])
+    .await;
+    let (status, reply) = request(
+        gw_addr,
+        http::Method::POST,
+        "m.example",
+        "/upload",
+        Bytes::from_static(b"payload-123"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(v["headers"]["Content-Length"][0], "11");
+    let mirrored = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+        .await
+        .expect("the mirror saw a request")
+        .unwrap();
+    assert!(mirrored.starts_with("POST /upload HTTP/1.1"), "{mirrored}");
+    assert!(mirrored.ends_with("payload-123"), "{mirrored}");
+}

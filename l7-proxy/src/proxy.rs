@@ -148,9 +148,7 @@ impl Proxy {
                 response: redirect,
             };
         }
-        if !effects.mirrors.is_empty() {
-            self.send_mirrors(&req, std::mem::take(&mut effects.mirrors));
-        }
+        let mirrors = std::mem::take(&mut effects.mirrors);
         let cluster = match &backend.target {
             CompiledTarget::Cluster(c) => c,
             CompiledTarget::Invalid { status, reason } => {
@@ -162,15 +160,27 @@ impl Proxy {
         };
         // A retried request needs its body again: bodies of known size up to RETRY_BUFFER are
         // buffered; a larger or streamed body is sent once, without retries.
-        let retry = route.retry.as_ref().filter(|_| !is_upgrade(req.headers()));
-        let (mut once, replay) = match retry {
-            Some(_) => match buffer_for_retry(req).await {
+        // Retries and mirrors need the request again: small bodies of known size are buffered
+        // (upgrades never: their connection cannot be copied).
+        let upgrade = is_upgrade(req.headers());
+        let retry = route.retry.as_ref().filter(|_| !upgrade);
+        let (mut once, replay) = if (retry.is_some() || !mirrors.is_empty()) && !upgrade {
+            match buffer_for_retry(req).await {
                 Ok(Replay::Buffered(r)) => (None, Some(r)),
                 Ok(Replay::Streamed(req)) => (Some(req), None),
                 Err(()) => return local(name, StatusCode::BAD_REQUEST, "request body failed"),
-            },
-            None => (Some(req.map(Either::Left)), None),
+            }
+        } else {
+            (Some(req.map(Either::Left)), None)
         };
+        if !mirrors.is_empty() {
+            match &replay {
+                Some(r) => self.send_mirrors(r, mirrors),
+                None => {
+                    tracing::debug!(route = %route.name, "request body too large or streamed; not mirrored")
+                }
+            }
+        }
         let request_deadline = route
             .timeouts
             .request_ms
@@ -256,34 +266,25 @@ impl Proxy {
         }
     }
 
-    /// Fire-and-forget copies of a request without a body (the main request is never delayed,
-    /// and a failing mirror is only logged). Requests with a body are not mirrored yet.
-    fn send_mirrors(
-        &self,
-        req: &Request<Incoming>,
-        mirrors: Vec<Arc<crate::route_table::ClusterTable>>,
-    ) {
-        use http_body::Body as _;
-        if !req.body().is_end_stream() && req.body().size_hint().exact() != Some(0) {
-            tracing::debug!(path = %req.uri().path(), "request has a body; not mirrored");
-            return;
-        }
+    /// Fire-and-forget copies of a buffered request (the main request is never delayed, and a
+    /// failing mirror is only logged).
+    fn send_mirrors(&self, req: &Buffered, mirrors: Vec<Arc<crate::route_table::ClusterTable>>) {
         for cluster in mirrors {
             let Some(endpoint) = cluster.pick() else {
                 continue;
             };
-            let mut copy = Request::new(http_body_util::Empty::<Bytes>::new());
-            *copy.method_mut() = req.method().clone();
+            let mut copy = Request::new(Full::new(req.body.clone()));
+            *copy.method_mut() = req.method.clone();
             *copy.uri_mut() = req
-                .uri()
+                .uri
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .parse()
                 .unwrap_or_else(|_| Uri::from_static("/"));
-            *copy.headers_mut() = req.headers().clone();
+            *copy.headers_mut() = req.headers.clone();
             if copy.headers().get(header::HOST).is_none()
                 && let Some(a) = req
-                    .uri()
+                    .uri
                     .authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             {
@@ -543,7 +544,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// Phase 5 preparation: headers and URI form for the upstream protocol.
-/// Request bodies up to this size are buffered so that a retry can send them again.
+/// Request bodies up to this size are buffered so that a retry or a mirror can send them again.
 const RETRY_BUFFER: u64 = 64 * 1024;
 
 /// A request kept for sending again.

@@ -111,7 +111,7 @@ impl Upstreams {
         &self,
         addr: SocketAddr,
         tls: UpstreamTls<'_>,
-        req: Request<http_body_util::Empty<bytes::Bytes>>,
+        req: Request<http_body_util::Full<bytes::Bytes>>,
     ) -> Result<(), ProxyError> {
         use http_body_util::BodyExt;
         let io = dial(addr, tls).await?;
