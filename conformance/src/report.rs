@@ -12,6 +12,8 @@ pub struct Profile {
     pub name: &'static str,
     pub core: &'static [&'static str],
     pub extended: &'static [&'static str],
+    /// Further extended features, shared with other profiles.
+    pub shared_extended: &'static [&'static str],
 }
 
 pub const GATEWAY_HTTP: Profile = Profile {
@@ -57,6 +59,7 @@ pub const GATEWAY_HTTP: Profile = Profile {
         "HTTPRouteSchemeRedirect",
         "ListenerSet",
     ],
+    shared_extended: &[],
 };
 
 #[derive(Serialize, Default)]
@@ -130,44 +133,36 @@ pub const GATEWAY_TLS: Profile = Profile {
         "TLSRouteModeMixed",
         "TLSRouteModeTerminate",
     ],
+    shared_extended: &[],
 };
+
+/// The Gateway-level extended features of the L4 profiles (GATEWAY-TCP, GATEWAY-UDP), as the
+/// v1.6 reports list them beside the route kind.
+const L4_GATEWAY_EXTENDED: &[&str] = &[
+    "GatewayAddressEmpty",
+    "GatewayBackendClientCertificate",
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
+    "GatewayHTTPListenerIsolation",
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
+    "GatewayInfrastructurePropagation",
+    "GatewayPort8080",
+    "GatewayStaticAddresses",
+    "ListenerSet",
+];
 
 pub const GATEWAY_TCP: Profile = Profile {
     name: "GATEWAY-TCP",
-    // v1.6.1 lists TCPRoute among the profile's extended features, beside the Gateway ones.
     core: &["Gateway", "ReferenceGrant"],
-    extended: &[
-        "GatewayAddressEmpty",
-        "GatewayBackendClientCertificate",
-        "GatewayFrontendClientCertificateValidation",
-        "GatewayFrontendClientCertificateValidationInsecureFallback",
-        "GatewayHTTPListenerIsolation",
-        "GatewayHTTPSListenerDetectMisdirectedRequests",
-        "GatewayInfrastructurePropagation",
-        "GatewayPort8080",
-        "GatewayStaticAddresses",
-        "ListenerSet",
-        "TCPRoute",
-    ],
+    extended: &["TCPRoute"],
+    shared_extended: L4_GATEWAY_EXTENDED,
 };
 
 pub const GATEWAY_UDP: Profile = Profile {
     name: "GATEWAY-UDP",
-    // As GATEWAY-TCP, with UDPRoute.
     core: &["Gateway", "ReferenceGrant"],
-    extended: &[
-        "GatewayAddressEmpty",
-        "GatewayBackendClientCertificate",
-        "GatewayFrontendClientCertificateValidation",
-        "GatewayFrontendClientCertificateValidationInsecureFallback",
-        "GatewayHTTPListenerIsolation",
-        "GatewayHTTPSListenerDetectMisdirectedRequests",
-        "GatewayInfrastructurePropagation",
-        "GatewayPort8080",
-        "GatewayStaticAddresses",
-        "ListenerSet",
-        "UDPRoute",
-    ],
+    extended: &["UDPRoute"],
+    shared_extended: L4_GATEWAY_EXTENDED,
 };
 
 /// The profiles the harness reports.
@@ -177,7 +172,18 @@ impl Profile {
     fn contains(&self, features: &[&str]) -> bool {
         features
             .iter()
-            .all(|x| self.core.contains(x) || self.extended.contains(x))
+            .all(|x| self.core.contains(x) || self.extended_features().any(|e| e == *x))
+    }
+    /// Every extended feature, sorted.
+    fn extended_features(&self) -> impl Iterator<Item = &'static str> {
+        let mut all: Vec<&'static str> = self
+            .extended
+            .iter()
+            .chain(self.shared_extended)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.into_iter()
     }
     fn is_core(&self, features: &[&str]) -> bool {
         features.iter().all(|x| self.core.contains(x))
@@ -228,15 +234,13 @@ pub fn render(
         let core = section(results, |f| p.contains(f) && p.is_core(f));
         let mut extended = section(results, |f| p.contains(f) && !p.is_core(f));
         extended.supported_features = p
-            .extended
-            .iter()
-            .filter(|f| supported.contains(**f))
+            .extended_features()
+            .filter(|f| supported.contains(*f))
             .map(|f| f.to_string())
             .collect();
         extended.unsupported_features = p
-            .extended
-            .iter()
-            .filter(|f| !supported.contains(**f))
+            .extended_features()
+            .filter(|f| !supported.contains(*f))
             .map(|f| f.to_string())
             .collect();
         let summary = format!(

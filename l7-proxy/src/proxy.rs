@@ -165,7 +165,7 @@ impl Proxy {
         let upgrade = is_upgrade(req.headers());
         let retry = route.retry.as_ref().filter(|_| !upgrade);
         let (mut once, replay) = if (retry.is_some() || !mirrors.is_empty()) && !upgrade {
-            match buffer_for_retry(req).await {
+            match buffer_for_replay(req).await {
                 Ok(Replay::Buffered(r)) => (None, Some(r)),
                 Ok(Replay::Streamed(req)) => (Some(req), None),
                 Err(()) => return local(name, StatusCode::BAD_REQUEST, "request body failed"),
@@ -573,7 +573,7 @@ enum Replay {
 }
 
 /// Buffers a body of known size up to `RETRY_BUFFER`; anything else streams (no retries).
-async fn buffer_for_retry(req: Request<Incoming>) -> Result<Replay, ()> {
+async fn buffer_for_replay(req: Request<Incoming>) -> Result<Replay, ()> {
     use http_body::Body as _;
     use http_body_util::BodyExt;
     if req

@@ -1087,19 +1087,30 @@ fn timeout_backend_request(s: &Suite) -> BoxFut<'_> {
     ))
 }
 
+/// Log lines of the pods of `app` that contain `line`.
+fn log_count(s: &Suite, app: &str, line: &str) -> usize {
+    s.cluster
+        .pods
+        .iter()
+        .filter(|p| p.app == app)
+        .map(|p| {
+            p.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter(|l| l.contains(line))
+                .count()
+        })
+        .sum()
+}
+
 /// ExpectMirroredRequest: some pod of each mirror backend logged the request within 60 s.
 async fn expect_mirrored(s: &Suite, apps: &[&str], path: &str) -> Result<(), String> {
     let line = format!("Echoing back request made to {path} to client");
     let start = Instant::now();
     for app in apps {
         loop {
-            let seen = s.cluster.pods.iter().filter(|p| p.app == *app).any(|p| {
-                p.log
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(&line)
-            });
-            if seen {
+            if log_count(s, app, &line) > 0 {
                 break;
             }
             if start.elapsed() > Duration::from_secs(60) {
@@ -1371,21 +1382,7 @@ async fn percentage_mirrored(
     let path = case.request.path.clone();
     s.expect(gw, vec![case.clone()]).await?;
     let line = format!("Echoing back request made to {path} to client");
-    let count = |s: &Suite| -> usize {
-        s.cluster
-            .pods
-            .iter()
-            .filter(|p| p.app == "infra-backend-v2")
-            .map(|p| {
-                p.log
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .filter(|l| l.contains(&line))
-                    .count()
-            })
-            .sum()
-    };
+    let count = |s: &Suite| log_count(s, "infra-backend-v2", &line);
     let expected = TOTAL as f64 * pct / 100.0;
     let mut last = 0;
     for _attempt in 0..5 {

@@ -69,15 +69,26 @@ pub(crate) struct ListenerRoutes {
     pub vhosts: BTreeMap<String, Vec<(http_route::SortKey, weir_proxy::config::Route)>>,
 }
 
+/// Translates every route of one kind; routes that name no parent of ours get no status.
+fn with_parents<R>(
+    routes: &weir_store::snapshot::Objects<R>,
+    mut translate_one: impl FnMut(&NsName, &R) -> crate::status::RouteStatus,
+) -> BTreeMap<NsName, crate::status::RouteStatus> {
+    routes
+        .iter()
+        .map(|(id, route)| (id.clone(), translate_one(id, route)))
+        .filter(|(_, status)| !status.parents.is_empty())
+        .collect()
+}
+
 pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
     let (class_statuses, classes) = gateway::translate_gateway_classes(snapshot, ctx);
     let mut gateways = gateway::model_gateways(snapshot, ctx, &classes);
     let mut clusters = BTreeMap::new();
     // (gateway index, listener index) → routes.
     let mut listener_routes: HashMap<(usize, usize), ListenerRoutes> = HashMap::new();
-    let mut route_statuses = BTreeMap::new();
-    for (id, route) in &snapshot.http_routes {
-        let status = http_route::translate_http_route(
+    let route_statuses = with_parents(&snapshot.http_routes, |id, route| {
+        http_route::translate_http_route(
             snapshot,
             ctx,
             id,
@@ -85,15 +96,11 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut gateways,
             &mut listener_routes,
             &mut clusters,
-        );
-        if !status.parents.is_empty() {
-            route_statuses.insert(id.clone(), status);
-        }
-    }
+        )
+    });
     let mut tls_listener_routes = HashMap::new();
-    let mut tls_route_statuses = BTreeMap::new();
-    for (id, route) in &snapshot.tls_routes {
-        let status = tls_route::translate_tls_route(
+    let tls_route_statuses = with_parents(&snapshot.tls_routes, |id, route| {
+        tls_route::translate_tls_route(
             snapshot,
             ctx,
             id,
@@ -101,16 +108,12 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut gateways,
             &mut tls_listener_routes,
             &mut clusters,
-        );
-        if !status.parents.is_empty() {
-            tls_route_statuses.insert(id.clone(), status);
-        }
-    }
+        )
+    });
     let uses = policy_uses(snapshot, &route_statuses);
     let backend_tls_policies = backend_tls::policy_statuses(snapshot, &ctx.controller_name, &uses);
-    let mut tcp_route_statuses = BTreeMap::new();
-    for (id, route) in &snapshot.tcp_routes {
-        let status = tls_route::translate_tcp_route(
+    let tcp_route_statuses = with_parents(&snapshot.tcp_routes, |id, route| {
+        tls_route::translate_tcp_route(
             snapshot,
             ctx,
             id,
@@ -118,14 +121,10 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut gateways,
             &mut tls_listener_routes,
             &mut clusters,
-        );
-        if !status.parents.is_empty() {
-            tcp_route_statuses.insert(id.clone(), status);
-        }
-    }
-    let mut udp_route_statuses = BTreeMap::new();
-    for (id, route) in &snapshot.udp_routes {
-        let status = tls_route::translate_udp_route(
+        )
+    });
+    let udp_route_statuses = with_parents(&snapshot.udp_routes, |id, route| {
+        tls_route::translate_udp_route(
             snapshot,
             ctx,
             id,
@@ -133,11 +132,8 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut gateways,
             &mut tls_listener_routes,
             &mut clusters,
-        );
-        if !status.parents.is_empty() {
-            udp_route_statuses.insert(id.clone(), status);
-        }
-    }
+        )
+    });
     let (listeners, gateway_statuses) = assemble(
         &gateways,
         listener_routes,

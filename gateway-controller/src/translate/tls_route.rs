@@ -37,67 +37,10 @@ pub(crate) struct L4Route<'a> {
     pub meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 }
 
-pub(crate) fn translate_tls_route(
-    snapshot: &Snapshot,
-    ctx: &TranslateContext,
-    id: &NsName,
-    route: &TlsRoute,
-    gateways: &mut [GatewayModel<'_>],
-    listener_routes: &mut HashMap<(usize, usize), ListenerSniRoutes>,
-    clusters: &mut BTreeMap<String, Cluster>,
-) -> RouteStatus {
-    let view = L4Route {
-        kind: "TLSRoute",
-        hostnames: route.spec.hostnames.clone(),
-        parents: route
-            .spec
-            .parent_refs
-            .iter()
-            .flatten()
-            .map(|p| ParentView {
-                group: p.group.as_deref(),
-                kind: p.kind.as_deref(),
-                name: &p.name,
-                namespace: p.namespace.as_deref(),
-                section_name: p.section_name.as_deref(),
-                port: p.port,
-            })
-            .collect(),
-        backends: route
-            .spec
-            .rules
-            .iter()
-            .flat_map(|r| r.backend_refs.iter())
-            .map(|b| {
-                (
-                    BackendRefSpec {
-                        group: b.group.as_deref(),
-                        kind: b.kind.as_deref(),
-                        name: &b.name,
-                        namespace: b.namespace.as_deref(),
-                        port: b.port,
-                    },
-                    b.weight,
-                )
-            })
-            .collect(),
-        meta: &route.metadata,
-    };
-    translate_l4_route(
-        snapshot,
-        ctx,
-        id,
-        &view,
-        gateways,
-        listener_routes,
-        clusters,
-    )
-}
-
-/// TCPRoute and UDPRoute have the same shape (parentRefs, rules of weighted backendRefs) in
-/// distinct generated types; one body serves both.
-macro_rules! translate_port_route {
-    ($fn_name:ident, $ty:ty, $kind:literal) => {
+/// TLSRoute, TCPRoute and UDPRoute have the same shape (hostnames for TLS only, parentRefs,
+/// rules of weighted backendRefs) in distinct generated types; one body serves all three.
+macro_rules! translate_l4_kind {
+    ($fn_name:ident, $ty:ty, $kind:literal, $hostnames:expr) => {
         pub(crate) fn $fn_name(
             snapshot: &Snapshot,
             ctx: &TranslateContext,
@@ -109,7 +52,7 @@ macro_rules! translate_port_route {
         ) -> RouteStatus {
             let view = L4Route {
                 kind: $kind,
-                hostnames: Vec::new(),
+                hostnames: ($hostnames)(route),
                 parents: route
                     .spec
                     .parent_refs
@@ -157,15 +100,21 @@ macro_rules! translate_port_route {
     };
 }
 
-translate_port_route!(
+translate_l4_kind!(translate_tls_route, TlsRoute, "TLSRoute", |r: &TlsRoute| r
+    .spec
+    .hostnames
+    .clone());
+translate_l4_kind!(
     translate_tcp_route,
     gateway_api::experimental::tcproutes::TcpRoute,
-    "TCPRoute"
+    "TCPRoute",
+    |_| Vec::new()
 );
-translate_port_route!(
+translate_l4_kind!(
     translate_udp_route,
     gateway_api::experimental::udproutes::UdpRoute,
-    "UDPRoute"
+    "UDPRoute",
+    |_| Vec::new()
 );
 
 fn translate_l4_route(
