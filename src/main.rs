@@ -114,7 +114,11 @@ struct EchoArgs {
     tcp_port: u16,
     #[arg(long, env = "TLS_PORT", default_value_t = 8443)]
     tls_port: u16,
-    /// The TCP mode's key variable name in echo-basic.
+    /// Run the gRPC echo service (GrpcEcho, h2c on --port) instead of HTTP (echo-basic's
+    /// GRPC_ECHO_SERVER).
+    #[arg(long, env = "GRPC_ECHO_SERVER")]
+    grpc: Option<String>,
+    /// The TCP and gRPC modes' key variable name in echo-basic.
     #[arg(long, env = "TLS_SERVER_PRIV_KEY")]
     tls_priv_key: Option<PathBuf>,
 }
@@ -224,6 +228,9 @@ async fn echo(args: EchoArgs) -> anyhow::Result<ExitCode> {
     if args.tcp.as_deref().is_some_and(|v| !v.is_empty()) {
         return echo_tcp(args, id).await;
     }
+    if args.grpc.as_deref().is_some_and(|v| !v.is_empty()) {
+        return echo_grpc(args, id).await;
+    }
     let main = tokio::net::TcpListener::bind((args.address, args.port))
         .await
         .with_context(|| format!("binding {}:{}", args.address, args.port))?;
@@ -275,6 +282,27 @@ async fn echo_tcp(args: EchoArgs, id: Arc<weir_echo::EchoIdentity>) -> anyhow::R
     tracing::info!(address = %args.address, port = args.tcp_port, "TCP echo listening");
     tokio::select! {
         _ = weir_echo::tcp::serve(plain, None, id, ports) => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn echo_grpc(args: EchoArgs, id: Arc<weir_echo::EchoIdentity>) -> anyhow::Result<ExitCode> {
+    let plain = tokio::net::TcpListener::bind((args.address, args.port))
+        .await
+        .with_context(|| format!("binding {}:{}", args.address, args.port))?;
+    let key = args.tls_priv_key.as_ref().or(args.tls_key.as_ref());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, key) {
+        let acceptor = weir_echo::tls_acceptor(&std::fs::read(cert)?, &std::fs::read(key)?)
+            .map_err(anyhow::Error::msg)?;
+        let tls = tokio::net::TcpListener::bind((args.address, args.https_port))
+            .await
+            .with_context(|| format!("binding {}:{}", args.address, args.https_port))?;
+        tokio::spawn(weir_echo::grpc::serve_tls(tls, acceptor, id.clone()));
+    }
+    tracing::info!(address = %args.address, port = args.port, "gRPC echo listening");
+    tokio::select! {
+        _ = weir_echo::grpc::serve(plain, id) => {}
         _ = shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

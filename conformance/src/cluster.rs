@@ -114,6 +114,8 @@ enum PodMode {
     Udp(u16),
     /// The coredns Deployment: a `whoami` DNS responder on UDP 53.
     Dns,
+    /// echo-basic with GRPC_ECHO_SERVER: the GrpcEcho service, h2c on 3000 (TLS on 8443).
+    Grpc,
 }
 
 fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
@@ -294,7 +296,7 @@ impl FakeCluster {
                 .and_then(|v| v["value"].as_str().map(str::to_owned))
         };
         let dns = image.contains("coredns");
-        if !(image.contains("echo-basic") || dns) || has("GRPC_ECHO_SERVER") {
+        if !(image.contains("echo-basic") || dns) {
             return Ok(Err(format!("{namespace}/{name}")));
         }
         // The Secret mounted for TLS_SERVER_CERT, if any.
@@ -336,6 +338,8 @@ impl FakeCluster {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(8080),
             )
+        } else if has("GRPC_ECHO_SERVER") {
+            PodMode::Grpc
         } else if has("TCP_ECHO_SERVER") {
             PodMode::Tcp
         } else {
@@ -400,6 +404,14 @@ impl FakeCluster {
                         );
                     })
                 }
+                (PodMode::Grpc, Some(l3000)) => tokio::spawn(async move {
+                    let tls_side = async {
+                        if let (Some(l), Some(a)) = (l8443, tls) {
+                            weir_echo::grpc::serve_tls(l, a, id.clone()).await
+                        }
+                    };
+                    tokio::join!(weir_echo::grpc::serve(l3000, id.clone()), tls_side);
+                }),
                 (PodMode::Http, Some(l3000)) => {
                     let l3001 = bind(3001).await?;
                     tokio::spawn(async move {

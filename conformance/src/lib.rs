@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod dns;
+pub mod grpc;
 pub mod http;
 pub mod report;
 pub mod scenarios;

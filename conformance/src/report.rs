@@ -165,8 +165,21 @@ pub const GATEWAY_UDP: Profile = Profile {
     shared_extended: L4_GATEWAY_EXTENDED,
 };
 
+pub const GATEWAY_GRPC: Profile = Profile {
+    name: "GATEWAY-GRPC",
+    core: &["Gateway", "GRPCRoute", "ReferenceGrant"],
+    extended: &[],
+    shared_extended: L4_GATEWAY_EXTENDED,
+};
+
 /// The profiles the harness reports.
-pub const PROFILES: &[&Profile] = &[&GATEWAY_HTTP, &GATEWAY_TLS, &GATEWAY_TCP, &GATEWAY_UDP];
+pub const PROFILES: &[&Profile] = &[
+    &GATEWAY_HTTP,
+    &GATEWAY_GRPC,
+    &GATEWAY_TLS,
+    &GATEWAY_TCP,
+    &GATEWAY_UDP,
+];
 
 impl Profile {
     fn contains(&self, features: &[&str]) -> bool {

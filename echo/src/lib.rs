@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub mod grpc;
 pub mod tcp;
 pub mod udp;
 

@@ -114,11 +114,13 @@ pub fn status_document(p: &Published) -> Value {
     }
     let route_generation = |kind: &str, id: &weir_store::NsName| match kind {
         "HTTPRoute" => p.snapshot.http_routes.get(id).map(|o| gen_of(&o.metadata)),
+        "GRPCRoute" => p.snapshot.grpc_routes.get(id).map(|o| gen_of(&o.metadata)),
         "TCPRoute" => p.snapshot.tcp_routes.get(id).map(|o| gen_of(&o.metadata)),
         "UDPRoute" => p.snapshot.udp_routes.get(id).map(|o| gen_of(&o.metadata)),
         _ => p.snapshot.tls_routes.get(id).map(|o| gen_of(&o.metadata)),
     };
     let routes = p.statuses.http_routes.iter().map(|r| ("HTTPRoute", r));
+    let routes = routes.chain(p.statuses.grpc_routes.iter().map(|r| ("GRPCRoute", r)));
     let routes = routes.chain(p.statuses.tls_routes.iter().map(|r| ("TLSRoute", r)));
     let routes = routes.chain(p.statuses.tcp_routes.iter().map(|r| ("TCPRoute", r)));
     for (kind, (id, s)) in routes.chain(p.statuses.udp_routes.iter().map(|r| ("UDPRoute", r))) {

@@ -8,6 +8,8 @@ pub fn supported_features() -> &'static [&'static str] {
     &[
         "BackendTLSPolicy",
         "BackendTLSPolicySANValidation",
+        "GRPCRoute",
+        "GRPCRouteNamedRouteRule",
         "Gateway",
         "GatewayAddressEmpty",
         "GatewayBackendClientCertificate",

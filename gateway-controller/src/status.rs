@@ -128,6 +128,8 @@ pub struct Statuses {
     pub gateways: BTreeMap<NsName, GatewayStatus>,
     #[serde(rename = "httpRoutes")]
     pub http_routes: BTreeMap<NsName, RouteStatus>,
+    #[serde(rename = "grpcRoutes")]
+    pub grpc_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "tlsRoutes")]
     pub tls_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "tcpRoutes")]
@@ -172,6 +174,11 @@ impl Statuses {
             .http_routes
             .iter_mut()
             .map(|(k, s)| ("HTTPRoute", k, s));
+        let routes = routes.chain(
+            self.grpc_routes
+                .iter_mut()
+                .map(|(k, s)| ("GRPCRoute", k, s)),
+        );
         let routes = routes.chain(self.tls_routes.iter_mut().map(|(k, s)| ("TLSRoute", k, s)));
         let routes = routes.chain(self.tcp_routes.iter_mut().map(|(k, s)| ("TCPRoute", k, s)));
         let routes = routes.chain(self.udp_routes.iter_mut().map(|(k, s)| ("UDPRoute", k, s)));

@@ -65,6 +65,9 @@ pub struct Proxy {
 struct Outcome {
     route: Option<Arc<str>>,
     response: Response<ProxyBody>,
+    /// The proxy answered this error itself (no route, no backend, upstream failure): the
+    /// reason, which a gRPC client gets as `grpc-message`.
+    error: Option<&'static str>,
 }
 
 impl Proxy {
@@ -94,10 +97,15 @@ impl Proxy {
     pub async fn handle(&self, down: &Downstream, req: Request<Incoming>) -> Response<ProxyBody> {
         let start = Instant::now();
         let table = self.table.load_full();
+        let grpc = is_grpc(req.headers());
         let out = self.route(&table, down, req, start).await;
+        let status = out.response.status();
         self.metrics
-            .observe(out.route.as_deref(), out.response.status(), start.elapsed());
-        out.response
+            .observe(out.route.as_deref(), status, start.elapsed());
+        match out.error {
+            Some(message) if grpc => grpc_error(status, message),
+            _ => out.response,
+        }
     }
 
     async fn route(
@@ -135,6 +143,7 @@ impl Proxy {
             return Outcome {
                 route: name,
                 response: redirect,
+                error: None,
             };
         }
         let Some(backend) = route.backends.pick() else {
@@ -146,6 +155,7 @@ impl Proxy {
             return Outcome {
                 route: name,
                 response: redirect,
+                error: None,
             };
         }
         let mirrors = std::mem::take(&mut effects.mirrors);
@@ -263,6 +273,7 @@ impl Proxy {
         Outcome {
             route: name,
             response,
+            error: None,
         }
     }
 
@@ -666,5 +677,48 @@ fn local(route: Option<Arc<str>>, status: StatusCode, body: &'static str) -> Out
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    Outcome { route, response }
+    Outcome {
+        route,
+        response,
+        error: Some(body),
+    }
+}
+
+/// Whether a request is a gRPC call (`content-type: application/grpc`, `+proto` and the like).
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The gRPC status for an HTTP status the proxy produced itself. gRPC's HTTP mapping, except
+/// that an invalid backend (500) is UNAVAILABLE, as GRPCRoute specifies, and a timeout (504)
+/// is DEADLINE_EXCEEDED, which says more than UNAVAILABLE.
+fn grpc_code(status: StatusCode) -> u16 {
+    match status.as_u16() {
+        400 => 13,             // INTERNAL
+        401 => 16,             // UNAUTHENTICATED
+        403 => 7,              // PERMISSION_DENIED
+        404 => 12,             // UNIMPLEMENTED: no route for this service or method
+        408 | 504 => 4,        // DEADLINE_EXCEEDED
+        429 | 500..=503 => 14, // UNAVAILABLE
+        _ => 2,                // UNKNOWN
+    }
+}
+
+/// A proxy-side error as a gRPC client expects it: a trailers-only response (HTTP 200,
+/// `grpc-status`, `grpc-message`), not a bare HTTP status that the client would map coarsely.
+fn grpc_error(status: StatusCode, message: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    h.insert("grpc-status", HeaderValue::from(grpc_code(status)));
+    // grpc-message is percent-encoded; our messages are plain ASCII words and spaces.
+    if let Ok(v) = HeaderValue::from_str(&message.replace(' ', "%20")) {
+        h.insert("grpc-message", v);
+    }
+    response
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use regex::Regex;
@@ -270,6 +270,10 @@ pub struct BackendGroup {
     /// (cumulative weight, backend); entries with weight 0 are left out.
     entries: Vec<(u64, CompiledBackend)>,
     total: u64,
+    /// Coprime with `total`: request n takes slot `n * stride mod total`, a permutation of the
+    /// slots in every `total` consecutive requests (ADR 0008).
+    stride: u64,
+    next: AtomicU64,
 }
 
 pub struct CompiledBackend {
@@ -283,14 +287,17 @@ pub enum CompiledTarget {
 }
 
 impl BackendGroup {
-    /// Picks a backend in proportion to weight. `None` when nothing can take traffic (no
-    /// backendRefs, or every weight is 0): the caller answers 500.
+    /// Picks a backend in proportion to weight, exactly over every `total` consecutive picks
+    /// and spread out within them (weights 70/30: 7 of every 10, interleaved), not by chance.
+    /// `None` when nothing can take traffic (no backendRefs, or every weight is 0): the
+    /// caller answers 500.
     pub fn pick(&self) -> Option<&CompiledBackend> {
         match self.entries.len() {
             0 => None,
             1 => Some(&self.entries[0].1),
             _ => {
-                let r = rand::random_range(0..self.total);
+                let n = self.next.fetch_add(1, Ordering::Relaxed) % self.total;
+                let r = n * self.stride % self.total;
                 let i = self.entries.partition_point(|(cum, _)| *cum <= r);
                 self.entries.get(i).map(|(_, b)| b)
             }
@@ -634,7 +641,28 @@ fn compile_backends(
         let filters = compile_filters(&b.filters, clusters)?;
         entries.push((total, CompiledBackend { target, filters }));
     }
-    Ok(BackendGroup { entries, total })
+    Ok(BackendGroup {
+        entries,
+        total,
+        stride: spreading_stride(total),
+        next: AtomicU64::new(0),
+    })
+}
+
+/// The integer nearest `total / φ` that is coprime with `total`: consecutive picks land far
+/// apart in the cumulative-weight line, so backends alternate instead of coming in runs.
+fn spreading_stride(total: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    if total <= 2 {
+        return 1;
+    }
+    let start = ((total as f64) * 0.618_033_988_75).round() as u64;
+    (0..total)
+        .flat_map(|d| [start + d, start.saturating_sub(d)])
+        .find(|&c| c > 0 && c < total && gcd(c, total) == 1)
+        .unwrap_or(1)
 }
 
 fn compile_filters(

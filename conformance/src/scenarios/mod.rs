@@ -5,6 +5,7 @@
 mod backend_tls;
 mod frontend_tls;
 mod gateway;
+mod grpc;
 mod http_core;
 mod http_extended;
 mod tcp;
@@ -24,5 +25,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(frontend_tls::scenarios());
     v.extend(tcp::scenarios());
     v.extend(udp::scenarios());
+    v.extend(grpc::scenarios());
     v
 }

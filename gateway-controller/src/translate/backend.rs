@@ -53,12 +53,15 @@ pub(crate) fn reference_granted(
 }
 
 /// Resolves a backendRef of a route of kind `route_kind` in `route_ns` to a cluster,
-/// adding the cluster to `clusters`. Returns the cluster name.
+/// adding the cluster to `clusters`. Returns the cluster name. `grpc`: the route is a
+/// GRPCRoute, whose backends always get HTTP/2 (a port without `kubernetes.io/h2c` gets its own
+/// cluster, `…:PORT/grpc`, so an HTTPRoute to the same port keeps HTTP/1.1).
 pub(crate) fn resolve_backend(
     snapshot: &Snapshot,
     route_kind: &str,
     route_ns: &str,
     b: &BackendRefSpec<'_>,
+    grpc: bool,
     clusters: &mut BTreeMap<String, Cluster>,
 ) -> Result<String, Unresolved> {
     let group = b.group.unwrap_or("");
@@ -128,6 +131,18 @@ pub(crate) fn resolve_backend(
             });
         }
     };
+    let (protocol, suffix) = match (grpc, protocol) {
+        (false, p) | (true, p @ UpstreamProtocol::H2c) => (p, ""),
+        (true, UpstreamProtocol::Http1) => (UpstreamProtocol::H2c, "/grpc"),
+        (true, UpstreamProtocol::WebSocket) => {
+            return Err(Unresolved {
+                reason: "UnsupportedProtocol",
+                message: format!(
+                    "backendRef {id} port {port}: appProtocol kubernetes.io/ws cannot carry gRPC, which needs HTTP/2"
+                ),
+            });
+        }
+    };
     let port_name = svc_port.name.as_deref().unwrap_or("");
     let mut endpoints = Vec::new();
     for slice in snapshot.endpoint_slices_for(&id) {
@@ -169,7 +184,7 @@ pub(crate) fn resolve_backend(
             }
         },
     };
-    let name = format!("{id}:{port}");
+    let name = format!("{id}:{port}{suffix}");
     clusters.insert(
         name.clone(),
         Cluster {

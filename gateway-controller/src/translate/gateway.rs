@@ -20,7 +20,7 @@ use crate::status::{Condition, FeatureName, GROUP, GatewayClassStatus, RouteGrou
 /// Route kinds each listener protocol can carry, in the order reported.
 fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
     match protocol {
-        "HTTP" | "HTTPS" => &["HTTPRoute"],
+        "HTTP" | "HTTPS" => &["HTTPRoute", "GRPCRoute"],
         "TLS" => &["TLSRoute"],
         "TCP" => &["TCPRoute"],
         "UDP" => &["UDPRoute"],

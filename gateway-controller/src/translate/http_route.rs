@@ -19,11 +19,13 @@ use weir_store::{NsName, Snapshot};
 use super::attach::{ParentSelector, RouteRef, attach};
 use super::backend::{BackendRefSpec, Unresolved, resolve_backend};
 use super::gateway::GatewayModel;
+use super::tls_route::ParentView;
 use super::{ListenerRoutes, TranslateContext};
 use crate::status::{Condition, GROUP, ParentRef, RouteParentStatus, RouteStatus};
 
 /// How specific one match is: (path kind, path length, method, header count, query count).
-type MatchRank = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>);
+/// GRPCRoute ranks fill the same slots (0, service length, 0, method length, header count).
+pub(crate) type MatchRank = (u8, Reverse<usize>, u8, Reverse<usize>, Reverse<usize>);
 
 /// Precedence across every route on a virtual host; smaller sorts first (wins).
 /// (path kind, path length, method, header count, query count, age, name, rule, match)
@@ -40,7 +42,7 @@ pub(crate) type SortKey = (
 );
 
 /// One rule, translated once and shared by every listener the route attaches to.
-struct RuleModel {
+pub(crate) struct RuleModel {
     timeouts: weir_proxy::config::Timeouts,
     retry: Option<weir_proxy::config::Retry>,
     matches: Vec<(RouteMatch, MatchRank)>,
@@ -58,17 +60,108 @@ pub(crate) fn translate_http_route(
     listener_routes: &mut HashMap<(usize, usize), ListenerRoutes>,
     clusters: &mut BTreeMap<String, Cluster>,
 ) -> RouteStatus {
-    let generation = route.metadata.generation.unwrap_or(0);
-    let created = route.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    let mut unresolved = Vec::new();
-    let mut dropped = Vec::new();
-    let mut rules = Vec::new();
+    let mut built = BuiltRules::default();
     for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
-        match build_rule(snapshot, id, rule, clusters, &mut unresolved) {
-            Ok(r) => rules.push((ri, r)),
-            Err(why) => dropped.push(format!("Dropped Rule {ri}: {why}")),
+        let default_match = [HttpRouteRulesMatches::default()];
+        let matches = match rule.matches.as_deref() {
+            None | Some([]) => &default_match[..],
+            Some(m) => m,
+        };
+        let matches = matches.iter().map(|m| Ok(convert_match(m))).collect();
+        let translated = build_rule(
+            snapshot,
+            id,
+            RouteKind::Http,
+            rule,
+            matches,
+            clusters,
+            &mut built.unresolved,
+        );
+        built.add(ri, translated);
+    }
+    let view = HttpLikeRoute {
+        kind: "HTTPRoute",
+        meta: &route.metadata,
+        hostnames: route.spec.hostnames.clone().unwrap_or_default(),
+        parents: route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|p| ParentView {
+                group: p.group.as_deref(),
+                kind: p.kind.as_deref(),
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                section_name: p.section_name.as_deref(),
+                port: p.port,
+            })
+            .collect(),
+    };
+    attach_rules(snapshot, ctx, id, &view, built, gateways, listener_routes)
+}
+
+/// Which kind of route a rule belongs to: the kind ReferenceGrants name, and the upstream
+/// protocol (gRPC backends always speak HTTP/2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteKind {
+    Http,
+    Grpc,
+}
+
+impl RouteKind {
+    fn name(self) -> &'static str {
+        match self {
+            RouteKind::Http => "HTTPRoute",
+            RouteKind::Grpc => "GRPCRoute",
         }
     }
+}
+
+/// A route's rules, translated, with what could not be: the input of `attach_rules`.
+#[derive(Default)]
+pub(crate) struct BuiltRules {
+    rules: Vec<(usize, RuleModel)>,
+    /// "Dropped Rule N: why", for PartiallyInvalid and Accepted=False.
+    dropped: Vec<String>,
+    pub unresolved: Vec<Unresolved>,
+}
+
+impl BuiltRules {
+    pub fn add(&mut self, ri: usize, rule: Result<RuleModel, String>) {
+        match rule {
+            Ok(r) => self.rules.push((ri, r)),
+            Err(why) => self.dropped.push(format!("Dropped Rule {ri}: {why}")),
+        }
+    }
+}
+
+/// An HTTPRoute or a GRPCRoute, reduced to what attachment needs.
+pub(crate) struct HttpLikeRoute<'a> {
+    pub kind: &'static str,
+    pub meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    pub hostnames: Vec<String>,
+    pub parents: Vec<ParentView<'a>>,
+}
+
+/// Attaches built rules to every listener the route's parentRefs select, and writes the
+/// route's status. Shared by HTTPRoute and GRPCRoute.
+pub(crate) fn attach_rules(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    id: &NsName,
+    route: &HttpLikeRoute<'_>,
+    built: BuiltRules,
+    gateways: &mut [GatewayModel<'_>],
+    listener_routes: &mut HashMap<(usize, usize), ListenerRoutes>,
+) -> RouteStatus {
+    let BuiltRules {
+        rules,
+        dropped,
+        unresolved,
+    } = built;
+    let generation = route.meta.generation.unwrap_or(0);
+    let created = route.meta.creation_timestamp.as_ref().map(|t| t.0);
     let resolved_refs = match unresolved.first() {
         None => Condition::new(
             "ResolvedRefs",
@@ -89,15 +182,14 @@ pub(crate) fn translate_http_route(
             generation,
         ),
     };
-    let hostnames = route.spec.hostnames.clone().unwrap_or_default();
     // Ties break on the "{namespace}/{name}" string, as the spec words it.
     let id_string = id.to_string();
     let mut status = RouteStatus::default();
     let mut attached: HashSet<(usize, usize)> = HashSet::new();
-    for pr in route.spec.parent_refs.iter().flatten() {
-        let group = pr.group.as_deref().unwrap_or(GROUP);
-        let kind = pr.kind.as_deref().unwrap_or("Gateway");
-        let gw_ns = pr.namespace.as_deref().unwrap_or(&id.namespace);
+    for pr in &route.parents {
+        let group = pr.group.unwrap_or(GROUP);
+        let kind = pr.kind.unwrap_or("Gateway");
+        let gw_ns = pr.namespace.unwrap_or(&id.namespace);
         if group != GROUP || kind != "Gateway" {
             continue; // not a parent weir serves
         }
@@ -108,7 +200,7 @@ pub(crate) fn translate_http_route(
             continue; // not our Gateway: its controller writes this parent's status
         };
         let parent = ParentSelector {
-            section_name: pr.section_name.as_deref(),
+            section_name: pr.section_name,
             port: pr.port,
         };
         let accepted = attach(
@@ -116,9 +208,9 @@ pub(crate) fn translate_http_route(
             &mut gateways[gi],
             gi,
             RouteRef {
-                kind: "HTTPRoute",
+                kind: route.kind,
                 id,
-                hostnames: &hostnames,
+                hostnames: &route.hostnames,
                 generation,
             },
             &parent,
@@ -176,9 +268,9 @@ pub(crate) fn translate_http_route(
             parent_ref: ParentRef {
                 group: group.into(),
                 kind: kind.into(),
-                namespace: pr.namespace.clone(),
-                name: pr.name.clone(),
-                section_name: pr.section_name.clone(),
+                namespace: pr.namespace.map(str::to_owned),
+                name: pr.name.to_owned(),
+                section_name: pr.section_name.map(str::to_owned),
                 port: pr.port,
             },
             controller_name: ctx.controller_name.clone(),
@@ -188,13 +280,18 @@ pub(crate) fn translate_http_route(
     status
 }
 
-fn build_rule(
+/// Translates one rule: its filters, mirrors and backends (`matches`, converted by the caller,
+/// may carry the reason a match cannot be served, which drops the rule).
+pub(crate) fn build_rule(
     snapshot: &Snapshot,
     id: &NsName,
+    kind: RouteKind,
     rule: &HttpRouteRules,
+    matches: Vec<Result<(RouteMatch, MatchRank), String>>,
     clusters: &mut BTreeMap<String, Cluster>,
     unresolved: &mut Vec<Unresolved>,
 ) -> Result<RuleModel, String> {
+    let matches = matches.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut filters = Vec::new();
     for f in rule.filters.iter().flatten() {
         if f.r#type != FT::RequestMirror {
@@ -221,7 +318,14 @@ fn build_rule(
             (None, None) => 100.0,
         };
         // An unresolvable mirror is reported and left out; the main request is unaffected.
-        match resolve_backend(snapshot, "HTTPRoute", &id.namespace, &spec, clusters) {
+        match resolve_backend(
+            snapshot,
+            kind.name(),
+            &id.namespace,
+            &spec,
+            kind == RouteKind::Grpc,
+            clusters,
+        ) {
             Ok(cluster) => filters.push(Filter::Mirror(weir_proxy::config::Mirror {
                 cluster,
                 percent: percent.clamp(0.0, 100.0),
@@ -238,7 +342,14 @@ fn build_rule(
             namespace: b.namespace.as_deref(),
             port: b.port,
         };
-        let target = match resolve_backend(snapshot, "HTTPRoute", &id.namespace, &spec, clusters) {
+        let target = match resolve_backend(
+            snapshot,
+            kind.name(),
+            &id.namespace,
+            &spec,
+            kind == RouteKind::Grpc,
+            clusters,
+        ) {
             Ok(name) => BackendTarget::Cluster(name),
             Err(u) => {
                 let reason = u.message.clone();
@@ -265,15 +376,10 @@ fn build_rule(
             filters: bfilters,
         });
     }
-    let default_match = [HttpRouteRulesMatches::default()];
-    let matches = match rule.matches.as_deref() {
-        None | Some([]) => &default_match[..],
-        Some(m) => m,
-    };
     Ok(RuleModel {
         timeouts: rule_timeouts(rule),
         retry: rule_retry(rule),
-        matches: matches.iter().map(convert_match).collect(),
+        matches,
         filters,
         backends,
         name: rule.name.clone(),

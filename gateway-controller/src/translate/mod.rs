@@ -7,6 +7,7 @@ mod attach;
 mod backend;
 mod backend_tls;
 mod gateway;
+mod grpc_route;
 pub mod hostname;
 mod http_route;
 mod tls_route;
@@ -98,6 +99,17 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut clusters,
         )
     });
+    let grpc_route_statuses = with_parents(&snapshot.grpc_routes, |id, route| {
+        grpc_route::translate_grpc_route(
+            snapshot,
+            ctx,
+            id,
+            route,
+            &mut gateways,
+            &mut listener_routes,
+            &mut clusters,
+        )
+    });
     let mut tls_listener_routes = HashMap::new();
     let tls_route_statuses = with_parents(&snapshot.tls_routes, |id, route| {
         tls_route::translate_tls_route(
@@ -110,7 +122,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut clusters,
         )
     });
-    let uses = policy_uses(snapshot, &route_statuses);
+    let uses = policy_uses(snapshot, &route_statuses, &grpc_route_statuses);
     let backend_tls_policies = backend_tls::policy_statuses(snapshot, &ctx.controller_name, &uses);
     let tcp_route_statuses = with_parents(&snapshot.tcp_routes, |id, route| {
         tls_route::translate_tcp_route(
@@ -149,6 +161,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             gateway_classes: class_statuses,
             gateways: gateway_statuses,
             http_routes: route_statuses,
+            grpc_routes: grpc_route_statuses,
             tls_routes: tls_route_statuses,
             tcp_routes: tcp_route_statuses,
             udp_routes: udp_route_statuses,
@@ -416,17 +429,73 @@ fn present_client_certificate(
     }
 }
 
-/// (Gateway, Service, port name) for every Service port an HTTPRoute accepted on one of our
-/// Gateways sends traffic to: where BackendTLSPolicies take effect and report status.
+/// The Services (and ports) a route's rules send traffic to: core Service backendRefs only.
+fn service_refs<'a>(
+    route_ns: &str,
+    refs: impl Iterator<
+        Item = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Option<i32>,
+        ),
+    >,
+) -> Vec<(NsName, Option<i32>)> {
+    refs.filter(|(group, kind, ..)| {
+        group.unwrap_or("").is_empty() && kind.unwrap_or("Service") == "Service"
+    })
+    .map(|(_, _, ns, name, port)| (NsName::new(ns.unwrap_or(route_ns), name), port))
+    .collect()
+}
+
+/// (Gateway, Service, port name) for every Service port an HTTPRoute or GRPCRoute accepted on
+/// one of our Gateways sends traffic to: where BackendTLSPolicies take effect and report status.
 fn policy_uses(
     snapshot: &Snapshot,
-    routes: &BTreeMap<NsName, crate::status::RouteStatus>,
+    http: &BTreeMap<NsName, crate::status::RouteStatus>,
+    grpc: &BTreeMap<NsName, crate::status::RouteStatus>,
 ) -> std::collections::BTreeSet<(NsName, NsName, String)> {
+    let http_refs = http.iter().filter_map(|(id, status)| {
+        let route = snapshot.http_routes.get(id)?;
+        let refs = route
+            .spec
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.backend_refs.iter().flatten())
+            .map(|b| {
+                (
+                    b.group.as_deref(),
+                    b.kind.as_deref(),
+                    b.namespace.as_deref(),
+                    b.name.as_str(),
+                    b.port,
+                )
+            });
+        Some((id, status, service_refs(&id.namespace, refs)))
+    });
+    let grpc_refs = grpc.iter().filter_map(|(id, status)| {
+        let route = snapshot.grpc_routes.get(id)?;
+        let refs = route
+            .spec
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.backend_refs.iter().flatten())
+            .map(|b| {
+                (
+                    b.group.as_deref(),
+                    b.kind.as_deref(),
+                    b.namespace.as_deref(),
+                    b.name.as_str(),
+                    b.port,
+                )
+            });
+        Some((id, status, service_refs(&id.namespace, refs)))
+    });
     let mut uses = std::collections::BTreeSet::new();
-    for (id, status) in routes {
-        let Some(route) = snapshot.http_routes.get(id) else {
-            continue;
-        };
+    for (id, status, refs) in http_refs.chain(grpc_refs) {
         let gateways: Vec<NsName> = status
             .parents
             .iter()
@@ -445,29 +514,14 @@ fn policy_uses(
                 )
             })
             .collect();
-        for b in route
-            .spec
-            .rules
-            .iter()
-            .flatten()
-            .flat_map(|r| r.backend_refs.iter().flatten())
-        {
-            if !b.group.as_deref().unwrap_or("").is_empty()
-                || b.kind.as_deref().unwrap_or("Service") != "Service"
-            {
-                continue;
-            }
-            let svc = NsName::new(
-                b.namespace.clone().unwrap_or_else(|| id.namespace.clone()),
-                b.name.clone(),
-            );
+        for (svc, port) in refs {
             let Some(port_name) = snapshot.services.get(&svc).and_then(|s| {
                 s.spec
                     .as_ref()?
                     .ports
                     .as_ref()?
                     .iter()
-                    .find(|p| Some(p.port) == b.port)
+                    .find(|p| Some(p.port) == port)
                     .map(|p| p.name.clone().unwrap_or_default())
             }) else {
                 continue;

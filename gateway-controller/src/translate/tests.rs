@@ -104,7 +104,8 @@ fn parent<'a>(t: &'a Translation, route: &str) -> &'a RouteParentStatus {
         .statuses
         .http_routes
         .get(&id(route))
-        .unwrap_or_else(|| panic!("no status for HTTPRoute {route}"));
+        .or_else(|| t.statuses.grpc_routes.get(&id(route)))
+        .unwrap_or_else(|| panic!("no status for HTTPRoute or GRPCRoute {route}"));
     assert_eq!(s.parents.len(), 1, "{s:#?}");
     &s.parents[0]
 }
@@ -1078,10 +1079,19 @@ spec:
 }
 
 #[test]
-fn listener_without_allowed_kinds_supports_httproute() {
+fn listener_without_allowed_kinds_supports_httproute_and_grpcroute() {
     let t = run(&route_with_rules("  - backendRefs: []\n"));
     let l = listener(&t, "default/gw", "http");
-    assert_eq!(l.supported_kinds, [http_route_kind()]);
+    assert_eq!(
+        l.supported_kinds,
+        [
+            http_route_kind(),
+            RouteGroupKind {
+                group: GROUP.into(),
+                kind: "GRPCRoute".into()
+            }
+        ]
+    );
     assert_cond(&l.conditions, "ResolvedRefs", true, "ResolvedRefs");
 }
 
@@ -2261,4 +2271,243 @@ spec:
     assert_eq!(a.config.clusters.len(), 2);
     // A clone of the snapshot (new Arcs, same objects) translates the same too.
     assert_eq!(translate(&s.clone(), &ctx), a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRPCRoute
+// ---------------------------------------------------------------------------------------------
+
+const GRPC_SERVICE: &str = "gateway_api_conformance.echo_basic.grpcecho.GrpcEcho";
+
+/// A GRPCRoute `default/g` on `default/gw` with the given rules, plus Services `grpc` (port 8080,
+/// no appProtocol) and `grpc-h2c` (port 8080, `kubernetes.io/h2c`).
+fn grpc_route_with_rules(rules: &str) -> String {
+    format!(
+        r#"{GW}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: g
+  namespace: default
+spec:
+  parentRefs:
+  - name: gw
+  rules:
+{rules}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: grpc, namespace: default}}
+spec:
+  ports: [{{port: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: grpc-h2c, namespace: default}}
+spec:
+  ports: [{{port: 8080, appProtocol: kubernetes.io/h2c}}]
+"#
+    )
+}
+
+#[test]
+fn grpc_method_matches_become_paths_ordered_by_service_then_method_length() {
+    let t = run(&grpc_route_with_rules(&format!(
+        r#"  - name: catch-all
+    backendRefs: [{{name: grpc, port: 8080}}]
+  - name: service-only
+    matches: [{{method: {{service: {GRPC_SERVICE}}}}}]
+    backendRefs: [{{name: grpc, port: 8080}}]
+  - name: exact
+    matches: [{{method: {{service: {GRPC_SERVICE}, method: Echo}}}}]
+    backendRefs: [{{name: grpc, port: 8080}}]
+  - name: method-only
+    matches: [{{method: {{method: EchoTwo}}}}]
+    backendRefs: [{{name: grpc, port: 8080}}]
+  - name: regex
+    matches: [{{method: {{type: RegularExpression, service: "gateway_api_conformance\\..*", method: "Echo.*"}}}}]
+    backendRefs: [{{name: grpc, port: 8080}}]
+  - name: regex-method
+    matches: [{{method: {{type: RegularExpression, method: "Echo(Two|Three)"}}}}]
+    backendRefs: [{{name: grpc, port: 8080}}]
+"#
+    )));
+    assert_cond(
+        &parent(&t, "default/g").conditions,
+        "Accepted",
+        true,
+        "Accepted",
+    );
+    // Service length first (the regex's service is shorter than the full name), then method
+    // length; a match without service comes after every match with one.
+    assert_eq!(
+        route_names(&t, L, "*"),
+        [
+            "default/g/exact/0",
+            "default/g/service-only/0",
+            "default/g/regex/0",
+            "default/g/regex-method/0",
+            "default/g/method-only/0",
+            "default/g/catch-all/0",
+        ]
+    );
+    let path = |n: &str| route(&t, n).matcher.path.clone();
+    assert_eq!(
+        path("default/g/exact/0"),
+        PathMatch::Exact(format!("/{GRPC_SERVICE}/Echo"))
+    );
+    assert_eq!(
+        path("default/g/service-only/0"),
+        PathMatch::Prefix(format!("/{GRPC_SERVICE}"))
+    );
+    assert_eq!(
+        path("default/g/method-only/0"),
+        PathMatch::Regex("/[^/]+/EchoTwo".into())
+    );
+    assert_eq!(
+        path("default/g/regex/0"),
+        PathMatch::Regex("/(?:gateway_api_conformance\\..*)/(?:Echo.*)".into())
+    );
+    assert_eq!(
+        path("default/g/regex-method/0"),
+        PathMatch::Regex("/(?:[^/]+)/(?:Echo(Two|Three))".into())
+    );
+    assert_eq!(path("default/g/catch-all/0"), PathMatch::Prefix("/".into()));
+}
+
+#[test]
+fn grpc_more_header_matches_win_and_ties_keep_rule_order() {
+    let t = run(&grpc_route_with_rules(
+        r#"  - matches: [{headers: [{name: version, value: two}]}]
+    backendRefs: [{name: grpc, port: 8080}]
+  - matches: [{headers: [{name: Version, value: two}, {name: color, value: orange}]}]
+    backendRefs: [{name: grpc, port: 8080}]
+  - matches: [{headers: [{name: color, value: blue}]}]
+    backendRefs: [{name: grpc, port: 8080}]
+"#,
+    ));
+    assert_eq!(
+        route_names(&t, L, "*"),
+        [
+            "default/g/rule1/0",
+            "default/g/rule0/0",
+            "default/g/rule2/0"
+        ]
+    );
+    let headers = &route(&t, "default/g/rule1/0").matcher.headers;
+    assert_eq!(headers[0].name, "version", "header names are lower-cased");
+}
+
+#[test]
+fn grpc_backends_always_get_http2() {
+    let t = run(&grpc_route_with_rules(
+        "  - backendRefs: [{name: grpc, port: 8080}, {name: grpc-h2c, port: 8080}]\n",
+    ));
+    assert_cond(
+        &parent(&t, "default/g").conditions,
+        "ResolvedRefs",
+        true,
+        "ResolvedRefs",
+    );
+    // A port without appProtocol gets its own HTTP/2 cluster, so an HTTPRoute to the same port
+    // keeps HTTP/1.1; an h2c port is shared.
+    assert_eq!(
+        t.config.clusters["default/grpc:8080/grpc"].protocol,
+        UpstreamProtocol::H2c
+    );
+    assert!(!t.config.clusters.contains_key("default/grpc:8080"));
+    assert_eq!(
+        t.config.clusters["default/grpc-h2c:8080"].protocol,
+        UpstreamProtocol::H2c
+    );
+}
+
+#[test]
+fn grpc_backend_on_a_websocket_port_is_unsupported_protocol() {
+    let mut yaml = grpc_route_with_rules("  - backendRefs: [{name: ws, port: 80}]\n");
+    yaml += r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ws, namespace: default}
+spec:
+  ports: [{port: 80, appProtocol: kubernetes.io/ws}]
+"#;
+    let t = run(&yaml);
+    let c = cond(&parent(&t, "default/g").conditions, "ResolvedRefs");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "UnsupportedProtocol")
+    );
+    assert!(c.message.contains("default/ws"), "{}", c.message);
+    assert_invalid_500(&route(&t, "default/g/rule0/0").backends[0]);
+}
+
+#[test]
+fn grpc_regex_that_does_not_compile_drops_its_rule_with_the_field_named() {
+    let t = run(&grpc_route_with_rules(
+        r#"  - matches: [{method: {type: RegularExpression, service: "svc(", method: Echo}}]
+    backendRefs: [{name: grpc, port: 8080}]
+  - matches: [{method: {service: svc, method: Echo}}]
+    backendRefs: [{name: grpc, port: 8080}]
+"#,
+    ));
+    let conds = &parent(&t, "default/g").conditions;
+    assert_cond(conds, "Accepted", true, "Accepted");
+    let c = cond(conds, "PartiallyInvalid");
+    assert_eq!(c.reason, "UnsupportedValue");
+    assert!(
+        c.message.contains("Dropped Rule 0") && c.message.contains("method.service \"svc(\""),
+        "{}",
+        c.message
+    );
+    assert_eq!(route_names(&t, L, "*"), ["default/g/rule1/0"]);
+
+    // With no rule left, the route is not accepted, for the same reason.
+    let t = run(&grpc_route_with_rules(
+        r#"  - matches: [{headers: [{name: x, type: RegularExpression, value: "[a-"}]}]
+    backendRefs: [{name: grpc, port: 8080}]
+"#,
+    ));
+    let c = cond(&parent(&t, "default/g").conditions, "Accepted");
+    assert_eq!(c.status, "False");
+    assert!(c.message.contains("header x value"), "{}", c.message);
+}
+
+#[test]
+fn grpc_extension_ref_filter_drops_the_rule() {
+    let t = run(&grpc_route_with_rules(
+        r#"  - filters:
+    - type: ExtensionRef
+      extensionRef: {group: example.com, kind: Thing, name: t}
+    backendRefs: [{name: grpc, port: 8080}]
+"#,
+    ));
+    let c = cond(&parent(&t, "default/g").conditions, "Accepted");
+    assert_eq!(c.status, "False");
+    assert!(c.message.contains("ExtensionRef"), "{}", c.message);
+    assert!(every_route_name(&t).is_empty());
+}
+
+#[test]
+fn grpc_header_modifier_and_weights_carry_over() {
+    let t = run(&grpc_route_with_rules(
+        r#"  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-a, value: "1"}], remove: [x-b]}
+    backendRefs:
+    - {name: grpc, port: 8080, weight: 70}
+    - {name: grpc-h2c, port: 8080, weight: 0}
+"#,
+    ));
+    let r = route(&t, "default/g/rule0/0");
+    assert!(
+        matches!(&r.filters[..], [Filter::RequestHeaders(m)] if m.set == [("x-a".to_owned(), "1".to_owned())] && m.remove == ["x-b"]),
+        "{:?}",
+        r.filters
+    );
+    let weights: Vec<u32> = r.backends.iter().map(|b| b.weight).collect();
+    assert_eq!(weights, [70, 0]);
+    assert_eq!(listener(&t, "default/gw", "http").attached_routes, 1);
 }

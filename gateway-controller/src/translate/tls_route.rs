@@ -134,17 +134,18 @@ fn translate_l4_route(
     let mut unresolved: Vec<Unresolved> = Vec::new();
     let mut backends = Vec::new();
     for (spec, weight) in &route.backends {
-        let target = match resolve_backend(snapshot, route.kind, &id.namespace, spec, clusters) {
-            Ok(name) => BackendTarget::Cluster(name),
-            Err(u) => {
-                let reason = u.message.clone();
-                unresolved.push(u);
-                BackendTarget::Invalid {
-                    status: 500,
-                    reason,
+        let target =
+            match resolve_backend(snapshot, route.kind, &id.namespace, spec, false, clusters) {
+                Ok(name) => BackendTarget::Cluster(name),
+                Err(u) => {
+                    let reason = u.message.clone();
+                    unresolved.push(u);
+                    BackendTarget::Invalid {
+                        status: 500,
+                        reason,
+                    }
                 }
-            }
-        };
+            };
         let weight = u32::try_from(weight.unwrap_or(1)).unwrap_or(0);
         backends.push(WeightedBackend {
             weight,

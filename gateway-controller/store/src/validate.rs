@@ -60,6 +60,7 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
     match obj {
         Object::Gateway(gw) => validate_gateway(gw, &mut errs),
         Object::HTTPRoute(r) => validate_http_route(r, &mut errs),
+        Object::GRPCRoute(r) => validate_grpc_route(r, &mut errs),
         Object::TLSRoute(r) => validate_tls_route(r, &mut errs),
         Object::GatewayClass(gc) => {
             let c = &gc.spec.controller_name;
@@ -410,6 +411,152 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
                         format!("{v:?} is not a Gateway API duration (e.g. 10s, 500ms, 1m30s)"),
                     ));
                 }
+            }
+        }
+    }
+}
+
+static GRPC_SERVICE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$").unwrap());
+static GRPC_METHOD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z_0-9]*$").unwrap());
+
+/// The GRPCRoute CRD's schema and CEL rules. Regular expressions are not compiled here: the API
+/// server does not, so translate reports them in the route's status.
+fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<FieldError>) {
+    use gateway_api::grpcroutes::GrpcRouteRulesMatchesMethodType as MT;
+    let hostnames = r.spec.hostnames.as_deref().unwrap_or_default();
+    if hostnames.len() > 16 {
+        errs.push(err("spec.hostnames", "at most 16 hostnames"));
+    }
+    for (i, h) in hostnames.iter().enumerate() {
+        check_hostname(errs, &format!("spec.hostnames[{i}]"), h);
+    }
+    for (i, p) in r.spec.parent_refs.iter().flatten().enumerate() {
+        if let Some(port) = p.port {
+            check_port(errs, &format!("spec.parentRefs[{i}].port"), port);
+        }
+        if let Some(s) = &p.section_name {
+            check_section_name(errs, &format!("spec.parentRefs[{i}].sectionName"), s);
+        }
+    }
+    let rules = r.spec.rules.as_deref().unwrap_or_default();
+    if rules.len() > 16 {
+        errs.push(err("spec.rules", "at most 16 rules"));
+    }
+    let total: usize = rules
+        .iter()
+        .map(|r| r.matches.as_ref().map_or(0, Vec::len))
+        .sum();
+    if total > 128 {
+        errs.push(err(
+            "spec.rules",
+            format!("{total} matches in all; at most 128 are allowed"),
+        ));
+    }
+    let mut rule_names = HashSet::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        let rf = format!("spec.rules[{ri}]");
+        if let Some(n) = &rule.name {
+            check_section_name(errs, &format!("{rf}.name"), n);
+            if !rule_names.insert(n.as_str()) {
+                errs.push(err(
+                    format!("{rf}.name"),
+                    "rule name must be unique within the route",
+                ));
+            }
+        }
+        let matches = rule.matches.as_deref().unwrap_or_default();
+        if matches.len() > 64 {
+            errs.push(err(format!("{rf}.matches"), "at most 64 matches"));
+        }
+        for (mi, m) in matches.iter().enumerate() {
+            let mf = format!("{rf}.matches[{mi}]");
+            if let Some(mm) = &m.method {
+                let exact = mm.r#type.clone().unwrap_or(MT::Exact) == MT::Exact;
+                if mm.service.is_none() && mm.method.is_none() {
+                    errs.push(err(
+                        format!("{mf}.method"),
+                        "one or both of 'service' or 'method' must be specified",
+                    ));
+                }
+                for (name, v, pattern) in [
+                    ("service", &mm.service, &*GRPC_SERVICE),
+                    ("method", &mm.method, &*GRPC_METHOD),
+                ] {
+                    let Some(v) = v else { continue };
+                    if v.len() > 1024 {
+                        errs.push(err(
+                            format!("{mf}.method.{name}"),
+                            "at most 1024 characters",
+                        ));
+                    } else if exact && !pattern.is_match(v) {
+                        errs.push(err(
+                            format!("{mf}.method.{name}"),
+                            format!("{v:?} is not a valid gRPC {name} name for an Exact match"),
+                        ));
+                    }
+                }
+            }
+            let mut seen = HashSet::new();
+            for (hi, h) in m.headers.iter().flatten().enumerate() {
+                let hf = format!("{mf}.headers[{hi}]");
+                if !HEADER_NAME.is_match(&h.name) {
+                    errs.push(err(
+                        format!("{hf}.name"),
+                        format!("{:?} is not a valid header name", h.name),
+                    ));
+                }
+                if !seen.insert(h.name.to_ascii_lowercase()) {
+                    errs.push(err(
+                        format!("{hf}.name"),
+                        "header match names must be unique (case-insensitive)",
+                    ));
+                }
+            }
+        }
+        // Filters have HTTPRoute's schema for the types GRPCRoute allows.
+        match serde_json::to_value(&rule.filters)
+            .and_then(serde_json::from_value::<Option<Vec<HttpRouteRulesFilters>>>)
+        {
+            Ok(fs) => validate_filters(
+                errs,
+                &format!("{rf}.filters"),
+                &fs.unwrap_or_default(),
+                false,
+            ),
+            Err(e) => errs.push(err(format!("{rf}.filters"), e.to_string())),
+        }
+        for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
+            let bf = format!("{rf}.backendRefs[{bi}]");
+            if let Some(w) = b.weight
+                && !(0..=1_000_000).contains(&w)
+            {
+                errs.push(err(
+                    format!("{bf}.weight"),
+                    format!("{w} is out of range 0-1000000"),
+                ));
+            }
+            let is_service = b.group.as_deref().unwrap_or("").is_empty()
+                && b.kind.as_deref().unwrap_or("Service") == "Service";
+            match b.port {
+                Some(p) => check_port(errs, &format!("{bf}.port"), p),
+                None if is_service => errs.push(err(
+                    format!("{bf}.port"),
+                    "port is required when kind is Service",
+                )),
+                None => {}
+            }
+            match serde_json::to_value(&b.filters)
+                .and_then(serde_json::from_value::<Option<Vec<HttpRouteRulesFilters>>>)
+            {
+                Ok(fs) => validate_filters(
+                    errs,
+                    &format!("{bf}.filters"),
+                    &fs.unwrap_or_default(),
+                    false,
+                ),
+                Err(e) => errs.push(err(format!("{bf}.filters"), e.to_string())),
             }
         }
     }

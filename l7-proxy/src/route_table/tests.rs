@@ -121,13 +121,49 @@ fn weighted_pick_respects_weights_and_skips_zero() {
         retry: None,
     };
     let r = compile_route(&r, &clusters).unwrap();
-    let mut counts = HashMap::new();
-    for _ in 0..10_000 {
-        let CompiledTarget::Cluster(c) = &r.backends.pick().unwrap().target else {
-            panic!("invalid target")
-        };
-        *counts.entry(c.name.to_string()).or_insert(0) += 1;
+    let picks: Vec<String> = (0..10_000)
+        .map(|_| {
+            let CompiledTarget::Cluster(c) = &r.backends.pick().unwrap().target else {
+                panic!("invalid target")
+            };
+            c.name.to_string()
+        })
+        .collect();
+    // Exact over every 100 consecutive picks (the weight total), not just on average.
+    for window in picks.chunks(100) {
+        let ones = window.iter().filter(|n| *n == "1").count();
+        let twos = window.iter().filter(|n| *n == "2").count();
+        assert_eq!((ones, twos), (70, 30), "{window:?}");
     }
-    assert_eq!(counts.get("3"), None);
-    assert!((6_500..7_500).contains(&counts["1"]), "{counts:?}");
+    // Spread out: within any 10 picks the split stays near 7/3, and runs are short.
+    for window in picks.windows(10) {
+        let ones = window.iter().filter(|n| *n == "1").count();
+        assert!((5..=9).contains(&ones), "{window:?}");
+    }
+    let longest_run = picks
+        .chunk_by(|a, b| a == b)
+        .map(<[String]>::len)
+        .max()
+        .unwrap();
+    assert!(longest_run <= 4, "a run of {longest_run}");
+}
+
+#[test]
+fn spreading_stride_is_coprime_with_the_total() {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    for total in 1..2_000u64 {
+        let s = super::spreading_stride(total);
+        assert!(
+            s >= 1 && (s < total || total <= 2),
+            "total {total}: stride {s}"
+        );
+        assert_eq!(gcd(s, total), 1, "total {total}: stride {s}");
+    }
+    assert_eq!(
+        super::spreading_stride(100),
+        63,
+        "62 shares a factor with 100"
+    );
 }

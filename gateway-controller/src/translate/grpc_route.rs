@@ -1,0 +1,175 @@
+//! GRPCRoutes: method and header matches become path and header matches on the same routes
+//! HTTPRoutes produce; filters, backends, attachment and status are HTTPRoute's.
+//!
+//! A gRPC call is an HTTP/2 POST to `/{service}/{method}`, so (GEP-1016):
+//!
+//! | type  | service | method | path match                                   |
+//! |-------|---------|--------|----------------------------------------------|
+//! | Exact | set     | set    | exact `/S/M`                                 |
+//! | Exact | set     | unset  | prefix `/S` (segment-wise: `/S/…`)           |
+//! | Exact | unset   | set    | regex `/[^/]+/M`                             |
+//! | Regex | either  | either | regex `/(?:S)/(?:M)`, an unset part `[^/]+`  |
+//! | none  |         |        | prefix `/`                                   |
+//!
+//! Precedence within a hostname: the longer service, then the longer method, then more
+//! header matches (then age and name, as for HTTPRoute).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+
+use gateway_api::experimental::httproutes::HttpRouteRules;
+use gateway_api::grpcroutes::{
+    GrpcRoute, GrpcRouteRules, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType,
+    GrpcRouteRulesMatchesMethodType,
+};
+use weir_proxy::config::{Cluster, PathMatch, RouteMatch, StringMatch, ValueMatch};
+use weir_store::{NsName, Snapshot};
+
+use super::gateway::GatewayModel;
+use super::http_route::{
+    BuiltRules, HttpLikeRoute, MatchRank, RouteKind, attach_rules, build_rule,
+};
+use super::tls_route::ParentView;
+use super::{ListenerRoutes, TranslateContext};
+use crate::status::RouteStatus;
+
+pub(crate) fn translate_grpc_route(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    id: &NsName,
+    route: &GrpcRoute,
+    gateways: &mut [GatewayModel<'_>],
+    listener_routes: &mut HashMap<(usize, usize), ListenerRoutes>,
+    clusters: &mut BTreeMap<String, Cluster>,
+) -> RouteStatus {
+    let mut built = BuiltRules::default();
+    for (ri, rule) in route.spec.rules.iter().flatten().enumerate() {
+        let matches = match rule.matches.as_deref() {
+            None | Some([]) => vec![convert_match(&GrpcRouteRulesMatches::default())],
+            Some(ms) => ms.iter().map(convert_match).collect(),
+        };
+        let translated = as_http_rule(rule).and_then(|http_rule| {
+            build_rule(
+                snapshot,
+                id,
+                RouteKind::Grpc,
+                &http_rule,
+                matches,
+                clusters,
+                &mut built.unresolved,
+            )
+        });
+        built.add(ri, translated);
+    }
+    let view = HttpLikeRoute {
+        kind: "GRPCRoute",
+        meta: &route.metadata,
+        hostnames: route.spec.hostnames.clone().unwrap_or_default(),
+        parents: route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .map(|p| ParentView {
+                group: p.group.as_deref(),
+                kind: p.kind.as_deref(),
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                section_name: p.section_name.as_deref(),
+                port: p.port,
+            })
+            .collect(),
+    };
+    attach_rules(snapshot, ctx, id, &view, built, gateways, listener_routes)
+}
+
+/// A GRPCRoute rule's name, filters and backendRefs have HTTPRoute's shapes (the filter types
+/// are a subset: header modifiers, RequestMirror, ExtensionRef); converting them lets one
+/// translation serve both kinds. Matches are converted separately.
+fn as_http_rule(rule: &GrpcRouteRules) -> Result<HttpRouteRules, String> {
+    let value = serde_json::json!({
+        "name": rule.name,
+        "filters": rule.filters,
+        "backendRefs": rule.backend_refs,
+    });
+    serde_json::from_value(value).map_err(|e| format!("filters or backendRefs: {e}"))
+}
+
+fn convert_match(m: &GrpcRouteRulesMatches) -> Result<(RouteMatch, MatchRank), String> {
+    let (path, service_len, method_len) = match &m.method {
+        None => (PathMatch::Prefix("/".into()), 0, 0),
+        Some(mm) => {
+            let service = mm.service.as_deref().filter(|s| !s.is_empty());
+            let method = mm.method.as_deref().filter(|s| !s.is_empty());
+            let lens = (service.map_or(0, str::len), method.map_or(0, str::len));
+            let regex =
+                mm.r#type.clone() == Some(GrpcRouteRulesMatchesMethodType::RegularExpression);
+            let path = match (regex, service, method) {
+                (false, Some(s), Some(m)) => PathMatch::Exact(format!("/{s}/{m}")),
+                (false, Some(s), None) => PathMatch::Prefix(format!("/{s}")),
+                (false, None, Some(m)) => PathMatch::Regex(format!("/[^/]+/{}", regex::escape(m))),
+                (true, None, None) | (false, None, None) => PathMatch::Prefix("/".into()),
+                (true, s, m) => {
+                    for (field, re) in [("service", s), ("method", m)] {
+                        if let Some(re) = re
+                            && let Err(e) = regex::Regex::new(re)
+                        {
+                            let e = e.to_string();
+                            let first = e.lines().find(|l| l.contains("error:")).unwrap_or(&e);
+                            return Err(format!(
+                                "method.{field} {re:?} is not a valid regular expression: {}",
+                                first.trim()
+                            ));
+                        }
+                    }
+                    PathMatch::Regex(format!(
+                        "/(?:{})/(?:{})",
+                        s.unwrap_or("[^/]+"),
+                        m.unwrap_or("[^/]+")
+                    ))
+                }
+            };
+            (path, lens.0, lens.1)
+        }
+    };
+    let mut headers: Vec<ValueMatch> = Vec::new();
+    for h in m.headers.iter().flatten() {
+        let name = h.name.to_ascii_lowercase();
+        // A list-map keyed by name: only the first entry for a name counts.
+        if headers.iter().any(|v| v.name == name) {
+            continue;
+        }
+        let value = match h.r#type {
+            Some(GrpcRouteRulesMatchesHeadersType::RegularExpression) => {
+                if let Err(e) = regex::Regex::new(&h.value) {
+                    let e = e.to_string();
+                    let first = e.lines().find(|l| l.contains("error:")).unwrap_or(&e);
+                    return Err(format!(
+                        "header {name} value {:?} is not a valid regular expression: {}",
+                        h.value,
+                        first.trim()
+                    ));
+                }
+                StringMatch::Regex(h.value.clone())
+            }
+            _ => StringMatch::Exact(h.value.clone()),
+        };
+        headers.push(ValueMatch { name, value });
+    }
+    let rank = (
+        0,
+        Reverse(service_len),
+        0,
+        Reverse(method_len),
+        Reverse(headers.len()),
+    );
+    Ok((
+        RouteMatch {
+            path,
+            method: None,
+            headers,
+            query_params: Vec::new(),
+        },
+        rank,
+    ))
+}
