@@ -273,6 +273,24 @@ impl Suite {
         status: &str,
         reason: Option<&str>,
     ) -> Result<(), String> {
+        self.parent_condition(kind, rns, rname, "Gateway", gw, t, status, reason)
+            .await
+    }
+
+    /// Waits until the route has a parent entry of `parent_kind` (Gateway or ListenerSet) named
+    /// `parent`, with group, kind and namespace written out, carrying the condition.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn parent_condition(
+        &self,
+        kind: &str,
+        rns: &str,
+        rname: &str,
+        parent_kind: &str,
+        gw: (&str, &str),
+        t: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
         self.wait_for(
             &format!("{kind} {rns}/{rname} {t}={status} for {}/{}", gw.0, gw.1),
             |doc| {
@@ -288,10 +306,10 @@ impl Suite {
                         pr["name"] == gw.1
                             && pr["namespace"].as_str().unwrap_or(rns) == gw.0
                             && pr["group"] == GROUP
-                            && pr["kind"] == "Gateway"
+                            && pr["kind"] == parent_kind
                             && p["controllerName"] == self.cluster.controller_name.as_str()
                     })
-                    .ok_or_else(|| format!("no parent for Gateway {}/{}", gw.0, gw.1))?;
+                    .ok_or_else(|| format!("no parent for {parent_kind} {}/{}", gw.0, gw.1))?;
                 has_condition(&p["conditions"], t, status, reason)
             },
         )

@@ -112,6 +112,18 @@ pub fn status_document(p: &Published) -> Value {
             "status": s,
         }));
     }
+    for (id, s) in &p.statuses.listener_sets {
+        let generation = p
+            .snapshot
+            .listener_sets
+            .get(id)
+            .map_or(0, |o| gen_of(&o.metadata));
+        items.push(json!({
+            "apiVersion": format!("{GROUP}/v1"), "kind": "ListenerSet",
+            "metadata": { "namespace": id.namespace, "name": id.name, "generation": generation },
+            "status": s,
+        }));
+    }
     let route_generation = |kind: &str, id: &weir_store::NsName| match kind {
         "HTTPRoute" => p.snapshot.http_routes.get(id).map(|o| gen_of(&o.metadata)),
         "GRPCRoute" => p.snapshot.grpc_routes.get(id).map(|o| gen_of(&o.metadata)),

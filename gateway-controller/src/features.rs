@@ -42,6 +42,7 @@ pub fn supported_features() -> &'static [&'static str] {
         "HTTPRouteResponseHeaderModification",
         "HTTPRouteRetry",
         "HTTPRouteSchemeRedirect",
+        "ListenerSet",
         "ReferenceGrant",
         "TCPRoute",
         "TLSRoute",

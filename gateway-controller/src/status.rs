@@ -68,6 +68,8 @@ pub struct GatewayStatus {
     pub addresses: Vec<GatewayAddress>,
     pub conditions: Vec<Condition>,
     pub listeners: Vec<ListenerStatus>,
+    /// Allowed ListenerSets that are Accepted.
+    pub attached_listener_sets: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +139,14 @@ pub struct Statuses {
     pub udp_routes: BTreeMap<NsName, RouteStatus>,
     #[serde(rename = "backendTLSPolicies")]
     pub backend_tls_policies: BTreeMap<NsName, PolicyStatus>,
+    pub listener_sets: BTreeMap<NsName, ListenerSetStatus>,
+}
+
+/// A ListenerSet's status: Accepted and Programmed, and one entry per listener it declares.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ListenerSetStatus {
+    pub conditions: Vec<Condition>,
+    pub listeners: Vec<ListenerStatus>,
 }
 
 /// A policy's status: one entry per Gateway it affects.
@@ -159,6 +169,16 @@ impl Statuses {
         let mut out = Vec::new();
         for (k, s) in &mut self.gateway_classes {
             out.push((format!("GatewayClass/{k}"), &mut s.conditions));
+        }
+        for (k, s) in &mut self.listener_sets {
+            let (conds, listeners) = (&mut s.conditions, &mut s.listeners);
+            out.push((format!("ListenerSet/{k}"), conds));
+            for l in listeners {
+                out.push((
+                    format!("ListenerSet/{k}/listener/{}", l.name),
+                    &mut l.conditions,
+                ));
+            }
         }
         for (k, s) in &mut self.gateways {
             let (conds, listeners) = (&mut s.conditions, &mut s.listeners);

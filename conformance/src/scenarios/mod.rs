@@ -8,6 +8,7 @@ mod gateway;
 mod grpc;
 mod http_core;
 mod http_extended;
+mod listener_set;
 mod tcp;
 mod tls;
 mod udp;
@@ -26,5 +27,6 @@ pub fn all() -> Vec<Scenario> {
     v.extend(tcp::scenarios());
     v.extend(udp::scenarios());
     v.extend(grpc::scenarios());
+    v.extend(listener_set::scenarios());
     v
 }

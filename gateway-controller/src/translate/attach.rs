@@ -24,6 +24,36 @@ pub(crate) struct RouteRef<'a> {
 pub(crate) struct ParentSelector<'a> {
     pub section_name: Option<&'a str>,
     pub port: Option<i32>,
+    /// `None`: the Gateway's own listeners; `Some(i)`: those of its ListenerSet `i`. A route
+    /// attaches only to listeners of the parent it names.
+    pub owner: Option<usize>,
+}
+
+/// The Gateway of ours (and the ListenerSet of it) a parentRef names, by group, kind,
+/// namespace and name; `None` when the parent is not ours (its controller writes the status).
+pub(crate) fn find_parent(
+    gateways: &[GatewayModel<'_>],
+    group: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<(usize, Option<usize>)> {
+    if group != crate::status::GROUP {
+        return None;
+    }
+    match kind {
+        "Gateway" => gateways
+            .iter()
+            .position(|g| g.id.namespace == namespace && g.id.name == name)
+            .map(|gi| (gi, None)),
+        "ListenerSet" => gateways.iter().enumerate().find_map(|(gi, g)| {
+            g.listener_sets
+                .iter()
+                .position(|s| s.id.namespace == namespace && s.id.name == name)
+                .map(|si| (gi, Some(si)))
+        }),
+        _ => None,
+    }
 }
 
 /// Attaches a route to the listeners a parentRef selects. `serve` is called for each
@@ -47,10 +77,23 @@ pub(crate) fn attach(
         generation,
     } = route;
     let no = |reason: &str, msg: String| Condition::new("Accepted", false, reason, msg, generation);
+    let parent = match pr.owner {
+        None => format!("Gateway {}", g.id),
+        Some(si) => {
+            let s = &g.listener_sets[si];
+            if s.allowed {
+                format!("ListenerSet {}", s.id)
+            } else {
+                format!("ListenerSet {} (not allowed by Gateway {})", s.id, g.id)
+            }
+        }
+    };
     let candidates: Vec<usize> = (0..g.listeners.len())
         .filter(|&li| {
-            let l = g.listeners[li].spec;
-            pr.section_name.is_none_or(|s| s == l.name) && pr.port.is_none_or(|p| p == l.port)
+            let l = &g.listeners[li];
+            l.owner == pr.owner
+                && pr.section_name.is_none_or(|s| s == l.spec.name)
+                && pr.port.is_none_or(|p| p == l.spec.port)
         })
         .collect();
     if candidates.is_empty() {
@@ -60,10 +103,7 @@ pub(crate) fn attach(
             (None, Some(p)) => format!("a listener on port {p}"),
             (None, None) => "any listener".into(),
         };
-        return no(
-            "NoMatchingParent",
-            format!("Gateway {} has no {what}", g.id),
-        );
+        return no("NoMatchingParent", format!("{parent} has no {what}"));
     }
     if !has_rules {
         return no(
@@ -76,7 +116,7 @@ pub(crate) fn attach(
         .filter(|&li| {
             let l = &g.listeners[li];
             let ns_ok = match &l.namespaces {
-                AllowedNamespaces::Same => route_id.namespace == g.id.namespace,
+                AllowedNamespaces::Same => route_id.namespace == l.owner_ns,
                 AllowedNamespaces::All => true,
                 AllowedNamespaces::Selector(sel) => {
                     sel.matches(&snapshot.namespace_labels(&route_id.namespace))
@@ -89,8 +129,8 @@ pub(crate) fn attach(
         return no(
             "NotAllowedByListeners",
             format!(
-                "no listener of Gateway {} allows {route_kind}s from namespace {}",
-                g.id, route_id.namespace
+                "no listener of {parent} allows {route_kind}s from namespace {}",
+                route_id.namespace
             ),
         );
     }
@@ -112,10 +152,7 @@ pub(crate) fn attach(
     if !any {
         return no(
             "NoMatchingListenerHostname",
-            format!(
-                "no hostname of the route intersects a listener hostname of Gateway {}",
-                g.id
-            ),
+            format!("no hostname of the route intersects a listener hostname of {parent}"),
         );
     }
     Condition::new(

@@ -1,6 +1,7 @@
 //! GatewayClasses and Gateways: which are ours, their listeners' validity, conflicts,
 //! addresses, and the conditions the spec asks for.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -38,9 +39,14 @@ pub(crate) enum AllowedNamespaces {
     Selector(LabelSelector),
 }
 
-/// A listener after validation.
+/// A listener after validation: one of the Gateway's own, or one a ListenerSet adds.
 pub(crate) struct ListenerModel<'a> {
-    pub spec: &'a GatewayListeners,
+    pub spec: Cow<'a, GatewayListeners>,
+    /// `None` for the Gateway's own listeners, else the index into `listener_sets`.
+    pub owner: Option<usize>,
+    /// The namespace of the Gateway or ListenerSet that declares the listener
+    /// (`allowedRoutes.namespaces.from: Same` means this one).
+    pub owner_ns: String,
     pub supported_kinds: Vec<RouteGroupKind>,
     pub namespaces: AllowedNamespaces,
     /// Accepted, Programmed, ResolvedRefs and Conflicted, before routes are counted.
@@ -69,6 +75,17 @@ pub(crate) struct GatewayModel<'a> {
     pub backend_client_cert: Option<CertificatePem>,
     /// The Gateway-level ResolvedRefs condition, when the Gateway has references of its own.
     pub resolved_refs: Option<Condition>,
+    /// ListenerSets whose parentRef is this Gateway, allowed or not.
+    pub listener_sets: Vec<ListenerSetModel>,
+}
+
+/// A ListenerSet attached (or refused) by a Gateway of ours.
+pub(crate) struct ListenerSetModel {
+    pub id: NsName,
+    /// `spec.allowedListeners` of the parent admits it; otherwise it has no listeners.
+    pub allowed: bool,
+    /// Accepted and Programmed.
+    pub conditions: Vec<Condition>,
 }
 
 pub(crate) fn translate_gateway_classes(
@@ -151,6 +168,7 @@ pub(crate) fn model_gateways<'a>(
             rejected.get_or_insert(("UnsupportedAddress", msg.clone()));
         }
         let mut listeners = model_listeners(snapshot, ctx, &id.namespace, gw, generation);
+        let listener_sets = merge_listener_sets(snapshot, ctx, id, gw, &mut listeners);
         let client_validation =
             frontend_validation(snapshot, &id.namespace, gw, &mut listeners, generation);
         let (backend_client_cert, resolved_refs) =
@@ -165,6 +183,7 @@ pub(crate) fn model_gateways<'a>(
             client_validation,
             backend_client_cert,
             resolved_refs,
+            listener_sets,
         });
     }
     out
@@ -237,19 +256,58 @@ fn model_listeners<'a>(
             .or_default()
             .push(&l.protocol);
     }
-    let mut out = Vec::new();
-    for l in listeners {
+    listeners
+        .iter()
+        .map(|l| {
+            let others: Vec<&str> = protocols_by_port[&l.port]
+                .iter()
+                .copied()
+                .filter(|p| !compatible(p, &l.protocol))
+                .collect();
+            let conflict = (!others.is_empty()).then(|| Conflict::Shared(format!(
+                "port {} is shared with listeners of protocol {}, which cannot share a port with {}",
+                l.port,
+                others.join(", "),
+                l.protocol
+            )));
+            let owner = ListenerOwner {
+                kind: "Gateway",
+                namespace: gw_ns,
+                index: None,
+            };
+            model_listener(snapshot, ctx, &owner, Cow::Borrowed(l), conflict, generation)
+        })
+        .collect()
+}
+
+/// Who declares a listener: the kind and namespace ReferenceGrants are checked from.
+struct ListenerOwner<'s> {
+    kind: &'static str,
+    namespace: &'s str,
+    index: Option<usize>,
+}
+
+/// Why a listener cannot have its port.
+enum Conflict {
+    /// Gateway listeners on one port with incompatible protocols: none of them wins.
+    Shared(String),
+    /// A ListenerSet listener that lost to a listener of higher precedence (reason, message).
+    Lost(&'static str, String),
+}
+
+/// Validates one listener: protocol, route kinds, certificates, and the conflict found for it.
+fn model_listener<'a>(
+    snapshot: &Snapshot,
+    ctx: &TranslateContext,
+    owner: &ListenerOwner<'_>,
+    l: Cow<'a, GatewayListeners>,
+    conflict: Option<Conflict>,
+    generation: i64,
+) -> ListenerModel<'a> {
+    {
         let mut conds = Vec::new();
         let supported = kinds_for_protocol(&l.protocol);
-        let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(l, supported);
-        let others: Vec<&str> = protocols_by_port[&l.port]
-            .iter()
-            .copied()
-            .filter(|p| !compatible(p, &l.protocol))
-            .collect();
-        let conflict = (!others.is_empty()).then(|| {
-            format!("port {} is shared with listeners of protocol {}, which cannot share a port with {}", l.port, others.join(", "), l.protocol)
-        });
+        let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(&l, supported);
         let protocol_ok = !supported.is_empty();
         let accepted = if !protocol_ok {
             Condition::new(
@@ -262,7 +320,7 @@ fn model_listeners<'a>(
                 ),
                 generation,
             )
-        } else if let Some(msg) = &conflict {
+        } else if let Some(Conflict::Shared(msg)) = &conflict {
             // The spec's Accepted reasons have no ProtocolConflict; PortUnavailable ("the
             // listener requests a port that cannot be used on the Gateway") is the closest.
             // Conflicted=True/ProtocolConflict below carries the precise cause.
@@ -273,6 +331,8 @@ fn model_listeners<'a>(
                 msg.clone(),
                 generation,
             )
+        } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
+            Condition::new("Accepted", false, reason, msg.clone(), generation)
         } else {
             Condition::new(
                 "Accepted",
@@ -290,13 +350,13 @@ fn model_listeners<'a>(
             ("HTTPS", _) => (
                 ListenerProtocol::Https,
                 HostMode::Http,
-                Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
+                Some(resolve_certificates(snapshot, ctx, owner, &l)),
             ),
             ("TLS", true) => (ListenerProtocol::Https, HostMode::TlsPassthrough, None),
             ("TLS", false) => (
                 ListenerProtocol::Https,
                 HostMode::TlsTerminate,
-                Some(resolve_certificates(snapshot, ctx, gw_ns, l)),
+                Some(resolve_certificates(snapshot, ctx, owner, &l)),
             ),
             ("TCP", _) => (ListenerProtocol::Tcp, HostMode::Tcp, None),
             ("UDP", _) => (ListenerProtocol::Udp, HostMode::Udp, None),
@@ -324,13 +384,16 @@ fn model_listeners<'a>(
         };
         let has_certs = certs.as_ref().is_none_or(|c| !c.loaded.is_empty());
         let conflicted = match &conflict {
-            Some(msg) => Condition::new(
+            Some(Conflict::Shared(msg)) => Condition::new(
                 "Conflicted",
                 true,
                 "ProtocolConflict",
                 msg.clone(),
                 generation,
             ),
+            Some(Conflict::Lost(reason, msg)) => {
+                Condition::new("Conflicted", true, reason, msg.clone(), generation)
+            }
             None => Condition::new(
                 "Conflicted",
                 false,
@@ -351,6 +414,8 @@ fn model_listeners<'a>(
                 None => "Listener is programmed".into(),
             };
             Condition::new("Programmed", true, "Programmed", msg, generation)
+        } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
+            Condition::new("Programmed", false, reason, msg.clone(), generation)
         } else if !has_certs {
             Condition::new(
                 "Programmed",
@@ -369,20 +434,218 @@ fn model_listeners<'a>(
             )
         };
         conds.extend([accepted, programmed, resolved, conflicted]);
-        out.push(ListenerModel {
+        let namespaces = allowed_namespaces(&l);
+        ListenerModel {
             spec: l,
+            owner: owner.index,
+            owner_ns: owner.namespace.to_owned(),
             supported_kinds: if protocol_ok { supported_kinds } else { vec![] },
-            namespaces: allowed_namespaces(l),
+            namespaces,
             conditions: conds,
             serving,
             protocol,
             host_mode,
             certificates: certs.map(|c| c.loaded).unwrap_or_default(),
             attached_routes: 0,
+        }
+    }
+}
+
+/// ListenerSets whose parentRef is `gw`: each is allowed or not by `spec.allowedListeners`;
+/// the allowed ones, oldest first (then by "namespace/name"), add their listeners after the
+/// Gateway's. A listener that collides with an earlier one (same port and an incompatible
+/// protocol, or same port, protocol and hostname) loses: the Gateway's own always win.
+fn merge_listener_sets<'a>(
+    snapshot: &'a Snapshot,
+    ctx: &TranslateContext,
+    gw_id: &NsName,
+    gw: &Gateway,
+    listeners: &mut Vec<ListenerModel<'a>>,
+) -> Vec<ListenerSetModel> {
+    use gateway_api::gateways::GatewayAllowedListenersNamespacesFrom as AllowFrom;
+    let allowed_from = gw
+        .spec
+        .allowed_listeners
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref());
+    let mut sets: Vec<(&NsName, &gateway_api::listenersets::ListenerSet)> = snapshot
+        .listener_sets
+        .iter()
+        .filter(|(id, ls)| {
+            let p = &ls.spec.parent_ref;
+            p.group.as_deref().unwrap_or(GROUP) == GROUP
+                && p.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+                && p.name == gw_id.name
+                && p.namespace.as_deref().unwrap_or(&id.namespace) == gw_id.namespace
+        })
+        .map(|(id, ls)| (id, ls.as_ref()))
+        .collect();
+    sets.sort_by_key(|(id, ls)| {
+        (
+            ls.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second()),
+            id.to_string(),
+        )
+    });
+    let mut out = Vec::new();
+    for (id, ls) in sets {
+        let generation = ls.metadata.generation.unwrap_or(0);
+        let allowed = match allowed_from.and_then(|n| n.from.clone()) {
+            Some(AllowFrom::All) => true,
+            Some(AllowFrom::Same) => id.namespace == gw_id.namespace,
+            Some(AllowFrom::Selector) => {
+                let sel = allowed_from.and_then(|n| n.selector.as_ref());
+                LabelSelector {
+                    match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
+                    match_expressions: sel
+                        .and_then(|s| s.match_expressions.as_ref())
+                        .map(|es| {
+                            es.iter()
+                                .map(|e| {
+                                    (
+                                        e.key.clone(),
+                                        e.operator.clone(),
+                                        e.values.clone().unwrap_or_default(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+                .matches(&snapshot.namespace_labels(&id.namespace))
+            }
+            Some(AllowFrom::None) | None => false,
+        };
+        let index = out.len();
+        if !allowed {
+            let msg = format!(
+                "Gateway {gw_id} does not allow ListenerSets from namespace {} (spec.allowedListeners)",
+                id.namespace
+            );
+            out.push(ListenerSetModel {
+                id: id.clone(),
+                allowed,
+                conditions: vec![
+                    Condition::new("Accepted", false, "NotAllowed", msg.clone(), generation),
+                    Condition::new("Programmed", false, "NotAllowed", msg, generation),
+                ],
+            });
+            continue;
+        }
+        let owner = ListenerOwner {
+            kind: "ListenerSet",
+            namespace: &id.namespace,
+            index: Some(index),
+        };
+        let mut valid = 0;
+        for entry in &ls.spec.listeners {
+            // A ListenerSet listener has a Gateway listener's fields.
+            let spec: GatewayListeners = match serde_json::to_value(entry)
+                .and_then(serde_json::from_value)
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(listener_set = %id, listener = %entry.name, error = %e, "listener cannot be read");
+                    continue;
+                }
+            };
+            // A ListenerSet listener that lost its port claims nothing.
+            let claims = listeners.iter().filter(|other| {
+                other.owner.is_none()
+                    || !other
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Conflicted" && c.is_true())
+            });
+            let conflict = claims.into_iter().find_map(|other| {
+                if other.spec.port != spec.port {
+                    return None;
+                }
+                let who = match other.owner {
+                    None => format!("listener {} of Gateway {gw_id}", other.spec.name),
+                    Some(i) => format!(
+                        "listener {} of ListenerSet {}",
+                        other.spec.name,
+                        out_id(&out, i)
+                    ),
+                };
+                if !compatible(&other.spec.protocol, &spec.protocol) {
+                    Some(Conflict::Lost(
+                        "ProtocolConflict",
+                        format!(
+                            "port {} is already used with protocol {} by {who}",
+                            spec.port, other.spec.protocol
+                        ),
+                    ))
+                } else if other.spec.protocol == spec.protocol
+                    && other.spec.hostname == spec.hostname
+                {
+                    Some(Conflict::Lost(
+                        "HostnameConflict",
+                        format!(
+                            "port {} hostname {} is already used by {who}",
+                            spec.port,
+                            spec.hostname.as_deref().unwrap_or("(any)")
+                        ),
+                    ))
+                } else {
+                    None
+                }
+            });
+            let m = model_listener(
+                snapshot,
+                ctx,
+                &owner,
+                Cow::Owned(spec),
+                conflict,
+                generation,
+            );
+            let usable = m.conditions.iter().all(|c| match c.type_.as_str() {
+                "Accepted" => c.is_true(),
+                "Conflicted" => !c.is_true(),
+                "ResolvedRefs" => c.is_true() || c.reason == "InvalidRouteKinds",
+                _ => true,
+            });
+            valid += usize::from(usable);
+            listeners.push(m);
+        }
+        let conditions = if valid > 0 {
+            vec![
+                Condition::new(
+                    "Accepted",
+                    true,
+                    "Accepted",
+                    "ListenerSet is accepted",
+                    generation,
+                ),
+                Condition::new(
+                    "Programmed",
+                    true,
+                    "Programmed",
+                    "ListenerSet is programmed",
+                    generation,
+                ),
+            ]
+        } else {
+            let msg = "no listener of the ListenerSet is valid: see the listeners' conditions";
+            vec![
+                Condition::new("Accepted", false, "ListenersNotValid", msg, generation),
+                Condition::new("Programmed", false, "ListenersNotValid", msg, generation),
+            ]
+        };
+        out.push(ListenerSetModel {
+            id: id.clone(),
+            allowed,
+            conditions,
         });
     }
-    let _ = snapshot;
     out
+}
+
+fn out_id(sets: &[ListenerSetModel], i: usize) -> String {
+    sets.get(i).map_or_else(String::new, |s| s.id.to_string())
 }
 
 /// Whether two listener protocols can share a port: equal ones, and HTTPS with TLS (both
@@ -469,9 +732,11 @@ struct ResolvedCertificates {
 fn resolve_certificates(
     snapshot: &Snapshot,
     ctx: &TranslateContext,
-    gw_ns: &str,
+    owner: &ListenerOwner<'_>,
     l: &GatewayListeners,
 ) -> ResolvedCertificates {
+    let gw_ns = owner.namespace;
+    let owner_kind = owner.kind;
     let mut out = ResolvedCertificates {
         loaded: Vec::new(),
         problem: None,
@@ -511,9 +776,9 @@ fn resolve_certificates(
             ));
             continue;
         }
-        if ns != gw_ns && !reference_granted(snapshot, "Gateway", gw_ns, "", "Secret", ns, &r.name)
+        if ns != gw_ns && !reference_granted(snapshot, owner_kind, gw_ns, "", "Secret", ns, &r.name)
         {
-            problems.push(("RefNotPermitted", format!("certificateRef {id}: no ReferenceGrant in namespace {ns} allows Gateways from {gw_ns} to refer to it")));
+            problems.push(("RefNotPermitted", format!("certificateRef {id}: no ReferenceGrant in namespace {ns} allows {owner_kind}s from {gw_ns} to refer to it")));
             continue;
         }
         let Some(secret) = snapshot.secrets.get(&id) else {

@@ -16,7 +16,7 @@ use weir_proxy::config::{
 };
 use weir_store::{NsName, Snapshot};
 
-use super::attach::{ParentSelector, RouteRef, attach};
+use super::attach::{ParentSelector, RouteRef, attach, find_parent};
 use super::backend::{BackendRefSpec, Unresolved, resolve_backend};
 use super::gateway::GatewayModel;
 use super::tls_route::ParentView;
@@ -189,19 +189,14 @@ pub(crate) fn attach_rules(
     for pr in &route.parents {
         let group = pr.group.unwrap_or(GROUP);
         let kind = pr.kind.unwrap_or("Gateway");
-        let gw_ns = pr.namespace.unwrap_or(&id.namespace);
-        if group != GROUP || kind != "Gateway" {
-            continue; // not a parent weir serves
-        }
-        let Some(gi) = gateways
-            .iter()
-            .position(|g| g.id.namespace == gw_ns && g.id.name == pr.name)
-        else {
-            continue; // not our Gateway: its controller writes this parent's status
+        let parent_ns = pr.namespace.unwrap_or(&id.namespace);
+        let Some((gi, owner)) = find_parent(gateways, group, kind, parent_ns, pr.name) else {
+            continue; // not our parent: its controller writes this parent's status
         };
         let parent = ParentSelector {
             section_name: pr.section_name,
             port: pr.port,
+            owner,
         };
         let accepted = attach(
             snapshot,

@@ -18,7 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use weir_proxy::config::{Listener, ListenerHost, ProxyConfig, VirtualHost};
 use weir_store::{NsName, Snapshot};
 
-use crate::status::{Condition, GatewayAddress, GatewayStatus, ListenerStatus, Statuses};
+use crate::status::{
+    Condition, GatewayAddress, GatewayStatus, ListenerSetStatus, ListenerStatus, Statuses,
+};
 
 /// What translate needs besides the snapshot.
 #[derive(Debug, Clone, Default)]
@@ -146,7 +148,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut clusters,
         )
     });
-    let (listeners, gateway_statuses) = assemble(
+    let (listeners, gateway_statuses, listener_set_statuses) = assemble(
         &gateways,
         listener_routes,
         tls_listener_routes,
@@ -166,6 +168,7 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             tcp_routes: tcp_route_statuses,
             udp_routes: udp_route_statuses,
             backend_tls_policies,
+            listener_sets: listener_set_statuses,
         },
     }
 }
@@ -176,13 +179,19 @@ fn assemble(
     mut listener_routes: HashMap<(usize, usize), ListenerRoutes>,
     mut tls_listener_routes: HashMap<(usize, usize), tls_route::ListenerSniRoutes>,
     clusters: &mut BTreeMap<String, weir_proxy::config::Cluster>,
-) -> (Vec<Listener>, BTreeMap<NsName, GatewayStatus>) {
+) -> (
+    Vec<Listener>,
+    BTreeMap<NsName, GatewayStatus>,
+    BTreeMap<NsName, ListenerSetStatus>,
+) {
     // One socket per address and transport (UDP or not).
     let mut sockets: BTreeMap<(SocketAddr, bool), Listener> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
+    let mut set_statuses = BTreeMap::new();
     for (gi, g) in gateways.iter().enumerate() {
         let generation = g.generation;
         let mut listener_statuses = Vec::new();
+        let mut set_listeners: Vec<Vec<ListenerStatus>> = vec![Vec::new(); g.listener_sets.len()];
         let mut any_serving = false;
         for (li, l) in g.listeners.iter().enumerate() {
             let mut conditions = l.conditions.clone();
@@ -204,7 +213,10 @@ fn assemble(
                     present_client_certificate(&mut virtual_hosts, clusters, &g.id, cert);
                 }
                 let host = ListenerHost {
-                    name: format!("{}/{}", g.id, l.spec.name),
+                    name: match l.owner {
+                        None => format!("{}/{}", g.id, l.spec.name),
+                        Some(si) => format!("{}/{}", g.listener_sets[si].id, l.spec.name),
+                    },
                     hostname: l.spec.hostname.clone(),
                     virtual_hosts,
                     certificates: l.certificates.clone(),
@@ -289,19 +301,28 @@ fn assemble(
                     Condition::new("Programmed", false, reason, msg, generation),
                 );
             }
-            any_serving |= conditions
-                .iter()
-                .any(|c| c.type_ == "Programmed" && c.is_true());
-            listener_statuses.push(ListenerStatus {
+            let status = ListenerStatus {
                 name: l.spec.name.clone(),
                 supported_kinds: l.supported_kinds.clone(),
                 attached_routes: l.attached_routes,
                 conditions,
-            });
+            };
+            // A ListenerSet's listeners are reported on the ListenerSet, never on the Gateway.
+            if let Some(si) = l.owner {
+                set_listeners[si].push(status);
+                continue;
+            }
+            any_serving |= status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Programmed" && c.is_true());
+            listener_statuses.push(status);
         }
+        let own = g.listeners.iter().filter(|l| l.owner.is_none()).count();
         let valid = g
             .listeners
             .iter()
+            .filter(|l| l.owner.is_none())
             .filter(|l| {
                 l.conditions
                     .iter()
@@ -312,7 +333,7 @@ fn assemble(
             Some((reason, msg)) => {
                 Condition::new("Accepted", false, reason, msg.clone(), generation)
             }
-            None if valid == g.listeners.len() => Condition::new(
+            None if valid == own => Condition::new(
                 "Accepted",
                 true,
                 "Accepted",
@@ -323,11 +344,7 @@ fn assemble(
                 "Accepted",
                 true,
                 "ListenersNotValid",
-                format!(
-                    "{} of {} listeners are not valid",
-                    g.listeners.len() - valid,
-                    g.listeners.len()
-                ),
+                format!("{} of {own} listeners are not valid", own - valid),
                 generation,
             ),
             None => Condition::new(
@@ -390,10 +407,29 @@ fn assemble(
                     .collect(),
                 conditions,
                 listeners: listener_statuses,
+                attached_listener_sets: g
+                    .listener_sets
+                    .iter()
+                    .filter(|s| {
+                        s.allowed
+                            && s.conditions
+                                .iter()
+                                .any(|c| c.type_ == "Accepted" && c.is_true())
+                    })
+                    .count() as i32,
             },
         );
+        for (s, listeners) in g.listener_sets.iter().zip(set_listeners) {
+            set_statuses.insert(
+                s.id.clone(),
+                ListenerSetStatus {
+                    conditions: s.conditions.clone(),
+                    listeners,
+                },
+            );
+        }
     }
-    (sockets.into_values().collect(), statuses)
+    (sockets.into_values().collect(), statuses, set_statuses)
 }
 
 /// The Gateway's backend client certificate goes to every backend it reaches over TLS. Clusters

@@ -9,7 +9,7 @@ use weir_proxy::config::{BackendTarget, Cluster, SniRoute, WeightedBackend};
 use weir_store::{NsName, Snapshot};
 
 use super::TranslateContext;
-use super::attach::{ParentSelector, RouteRef, attach};
+use super::attach::{ParentSelector, RouteRef, attach, find_parent};
 use super::backend::{BackendRefSpec, Unresolved, resolve_backend};
 use super::gateway::GatewayModel;
 use crate::status::{Condition, GROUP, ParentRef, RouteParentStatus, RouteStatus};
@@ -178,19 +178,14 @@ fn translate_l4_route(
     for pr in &route.parents {
         let group = pr.group.unwrap_or(GROUP);
         let kind = pr.kind.unwrap_or("Gateway");
-        let gw_ns = pr.namespace.unwrap_or(&id.namespace);
-        if group != GROUP || kind != "Gateway" {
-            continue;
-        }
-        let Some(gi) = gateways
-            .iter()
-            .position(|g| g.id.namespace == gw_ns && g.id.name == pr.name)
-        else {
-            continue;
+        let parent_ns = pr.namespace.unwrap_or(&id.namespace);
+        let Some((gi, owner)) = find_parent(gateways, group, kind, parent_ns, pr.name) else {
+            continue; // not our parent: its controller writes this parent's status
         };
         let parent = ParentSelector {
             section_name: pr.section_name,
             port: pr.port,
+            owner,
         };
         let accepted = attach(
             snapshot,
