@@ -153,6 +153,8 @@ pub struct Route {
     pub timeouts: Timeouts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionPersistence>,
 }
 
 /// HTTPRoute rule retries: a backend answer with one of `codes` (or a connection failure that
@@ -335,9 +337,65 @@ pub enum BackendTarget {
 pub struct Cluster {
     pub protocol: UpstreamProtocol,
     pub endpoints: Vec<SocketAddr>,
+    /// How an endpoint is chosen (least request by default).
+    #[serde(default, skip_serializing_if = "LoadBalancing::is_default")]
+    pub load_balancing: LoadBalancing,
     /// TLS to the endpoints (BackendTLSPolicy); plaintext when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTls>,
+}
+
+/// How a cluster chooses an endpoint for a request (`crate::balance`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LoadBalancing {
+    /// Power of two choices by requests in flight.
+    #[default]
+    LeastRequest,
+    RoundRobin,
+    Random,
+    /// The same key reaches the same endpoint (rendezvous hashing).
+    ConsistentHash {
+        on: HashOn,
+    },
+}
+
+impl LoadBalancing {
+    pub fn is_default(&self) -> bool {
+        *self == LoadBalancing::LeastRequest
+    }
+}
+
+/// The request attribute a consistent hash uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HashOn {
+    /// A request header (lower-case name).
+    Header(String),
+    Cookie(String),
+    /// The client's address.
+    SourceIp,
+}
+
+/// HTTPRoute rule `sessionPersistence`: requests carrying the session go to the endpoint that
+/// served the first one, while it is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPersistence {
+    /// The cookie or header name.
+    pub name: String,
+    /// A header instead of a cookie.
+    #[serde(default)]
+    pub header: bool,
+    /// Seconds from the session's start after which it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute_timeout_s: Option<u64>,
+    /// Seconds without a request after which it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_s: Option<u64>,
+    /// Cookie lifetime Permanent: `Max-Age` is the absolute timeout (else a session cookie).
+    #[serde(default)]
+    pub permanent: bool,
 }
 
 /// How to verify a backend's certificate, and what to present to it.

@@ -23,6 +23,12 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// `namespace/service:port`.
+    pub cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CertificateLabels {
     /// `namespace/name` of the Secret.
     pub certificate: String,
@@ -35,6 +41,8 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     /// Upstream attempts repeated under a route's retry policy.
     pub retries: Family<RouteLabels, Counter>,
+    /// Endpoints ejected by passive outlier detection.
+    pub ejections: Family<ClusterLabels, Counter>,
     pub config_version: Gauge,
     pub config_errors: Counter,
     /// Seconds until each served certificate expires (negative once expired).
@@ -53,6 +61,7 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.0001, 2.0, 16))
             }),
             retries: Family::default(),
+            ejections: Family::default(),
             config_version: Gauge::default(),
             config_errors: Counter::default(),
             certificate_expiry: Family::default(),
@@ -71,6 +80,11 @@ impl Metrics {
             "weir_http_retries",
             "Upstream attempts repeated under a route's retry policy",
             m.retries.clone(),
+        );
+        registry.register(
+            "weir_upstream_ejections",
+            "Endpoints ejected by passive outlier detection, by cluster",
+            m.ejections.clone(),
         );
         registry.register(
             "weir_config_version",
@@ -94,6 +108,14 @@ impl Metrics {
         self.retries
             .get_or_create(&RouteLabels {
                 route: route.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn ejection(&self, cluster: &str) {
+        self.ejections
+            .get_or_create(&ClusterLabels {
+                cluster: cluster.to_owned(),
             })
             .inc();
     }

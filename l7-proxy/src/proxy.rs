@@ -88,7 +88,7 @@ impl Proxy {
         let live: std::collections::HashSet<SocketAddr> = table
             .clusters
             .values()
-            .flat_map(|c| c.endpoints.iter().copied())
+            .flat_map(|c| c.endpoints().iter().copied())
             .collect();
         self.table.store(Arc::new(table));
         self.upstreams.retain_endpoints(|a| live.contains(a));
@@ -146,9 +146,20 @@ impl Proxy {
                 error: None,
             };
         }
-        let Some(backend) = route.backends.pick() else {
-            return local(name, StatusCode::INTERNAL_SERVER_ERROR, "no backends");
+        // A live session names its endpoint, and with it the backend.
+        let session = route
+            .session
+            .as_ref()
+            .and_then(|sp| crate::session::find(sp, &route.backends, req.headers()));
+        let backend = match &session {
+            Some((b, _, _)) => *b,
+            None => match route.backends.pick() {
+                Some(b) => b,
+                None => return local(name, StatusCode::INTERNAL_SERVER_ERROR, "no backends"),
+            },
         };
+        let session = session.map(|(_, addr, started)| (addr, started));
+        let mut sticky = session.map(|(addr, _)| addr);
         if let Some(redirect) =
             request_filters(route, &backend.filters, down, &host, &mut req, &mut effects)
         {
@@ -172,6 +183,12 @@ impl Proxy {
         // buffered; a larger or streamed body is sent once, without retries.
         // Retries and mirrors need the request again: small bodies of known size are buffered
         // (upgrades never: their connection cannot be copied).
+        let hash_key = match cluster.balancer.policy() {
+            crate::config::LoadBalancing::ConsistentHash { on } => {
+                crate::balance::hash_key(on, req.headers(), down.peer)
+            }
+            _ => None,
+        };
         let upgrade = is_upgrade(req.headers());
         let retry = route.retry.as_ref().filter(|_| !upgrade);
         let (mut once, replay) = if (retry.is_some() || !mirrors.is_empty()) && !upgrade {
@@ -196,15 +213,25 @@ impl Proxy {
             .request_ms
             .map(|ms| start + Duration::from_millis(ms));
         let mut attempt = 0u32;
+        let mut last_endpoint = None;
         let mut response = loop {
             let (req, retriable) = match (&replay, once.take()) {
                 (Some(r), _) => (r.request(), retry.is_some_and(|r| attempt < r.attempts)),
                 (None, Some(req)) => (req, false),
                 (None, None) => unreachable!("a streamed request is sent once"),
             };
-            let Some(endpoint) = cluster.pick() else {
+            let pick = match sticky.take() {
+                Some(addr) => cluster
+                    .balancer
+                    .pick_exact(addr)
+                    .or_else(|| cluster.balancer.pick(hash_key, last_endpoint)),
+                None => cluster.balancer.pick(hash_key, last_endpoint),
+            };
+            let Some(pick) = pick else {
                 return local(name, StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream");
             };
+            let endpoint = pick.addr;
+            last_endpoint = Some(endpoint);
             // backendRequest bounds this attempt; request bounds the whole exchange, retries
             // included.
             let deadline = [
@@ -228,11 +255,22 @@ impl Proxy {
                 None => Some(forward.await),
                 Some(d) => tokio::time::timeout_at(d.into(), forward).await.ok(),
             };
+            drop(pick);
             let status = match &result {
                 Some(Ok(r)) => r.status(),
                 Some(Err(e)) => e.status(),
                 None => StatusCode::GATEWAY_TIMEOUT,
             };
+            // Passive outlier detection: gateway errors from this endpoint, or a success.
+            let outcome = match (&result, status.as_u16()) {
+                (Some(Ok(_)), 502..=504) | (Some(Err(_)) | None, _) => {
+                    crate::balance::Outcome::GatewayError
+                }
+                _ => crate::balance::Outcome::Success,
+            };
+            if cluster.balancer.report(endpoint, outcome) {
+                self.metrics.ejection(&cluster.name);
+            }
             let whole_request_expired = request_deadline.is_some_and(|d| Instant::now() >= d);
             if retriable
                 && !whole_request_expired
@@ -266,6 +304,15 @@ impl Proxy {
         };
         for m in effects.header_mods {
             m.apply(response.headers_mut());
+        }
+        if let (Some(sp), Some(endpoint)) = (&route.session, last_endpoint) {
+            crate::session::issue(
+                sp,
+                endpoint,
+                session,
+                down.tls.is_some(),
+                response.headers_mut(),
+            );
         }
         if let Some((cors, origin)) = effects.cors {
             cors.response_headers(origin.as_ref(), response.headers_mut());

@@ -127,6 +127,7 @@ pub struct CompiledRoute {
     pub backends: BackendGroup,
     pub timeouts: config::Timeouts,
     pub retry: Option<config::Retry>,
+    pub session: Option<config::SessionPersistence>,
 }
 
 enum CompiledPath {
@@ -287,6 +288,11 @@ pub enum CompiledTarget {
 }
 
 impl BackendGroup {
+    /// Every backend that can take traffic (weight above 0).
+    pub fn entries(&self) -> impl Iterator<Item = &CompiledBackend> {
+        self.entries.iter().map(|(_, b)| b)
+    }
+
     /// Picks a backend in proportion to weight, exactly over every `total` consecutive picks
     /// and spread out within them (weights 70/30: 7 of every 10, interleaved), not by chance.
     /// `None` when nothing can take traffic (no backendRefs, or every weight is 0): the
@@ -309,11 +315,11 @@ impl BackendGroup {
 pub struct ClusterTable {
     pub name: Arc<str>,
     pub protocol: UpstreamProtocol,
-    pub endpoints: Vec<SocketAddr>,
+    /// The endpoints, their load-balancing policy and state (in flight, ejections).
+    pub balancer: crate::balance::Balancer,
     /// TLS to the endpoints, when a BackendTLSPolicy applies.
     pub tls: Option<Arc<UpstreamTlsTable>>,
     source_tls: Option<config::UpstreamTls>,
-    next: AtomicUsize,
 }
 
 /// A compiled BackendTLSPolicy: the client config and SNI for one cluster.
@@ -325,13 +331,13 @@ pub struct UpstreamTlsTable {
 }
 
 impl ClusterTable {
-    /// Round-robin over ready endpoints.
+    pub fn endpoints(&self) -> &[SocketAddr] {
+        &self.balancer.endpoints
+    }
+
+    /// An endpoint for a connection (TCP, TLS and UDP routes), by the cluster's policy.
     pub fn pick(&self) -> Option<SocketAddr> {
-        match self.endpoints.len() {
-            0 => None,
-            1 => Some(self.endpoints[0]),
-            n => Some(self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n]),
-        }
+        self.balancer.pick(None, None).map(|p| p.addr)
     }
 }
 
@@ -348,7 +354,10 @@ impl RouteTable {
             let reused = previous
                 .and_then(|p| p.clusters.get(name))
                 .filter(|p| {
-                    p.protocol == c.protocol && p.endpoints == c.endpoints && p.source_tls == c.tls
+                    p.protocol == c.protocol
+                        && p.balancer.endpoints == c.endpoints
+                        && *p.balancer.policy() == c.load_balancing
+                        && p.source_tls == c.tls
                 })
                 .cloned();
             let table = match reused {
@@ -356,7 +365,10 @@ impl RouteTable {
                 None => Arc::new(ClusterTable {
                     name: name.as_str().into(),
                     protocol: c.protocol,
-                    endpoints: c.endpoints.clone(),
+                    balancer: crate::balance::Balancer::new(
+                        c.endpoints.clone(),
+                        c.load_balancing.clone(),
+                    ),
                     tls: c
                         .tls
                         .as_ref()
@@ -367,7 +379,6 @@ impl RouteTable {
                             reason,
                         })?,
                     source_tls: c.tls.clone(),
-                    next: AtomicUsize::new(0),
                 }),
             };
             clusters.insert(name.clone(), table);
@@ -611,6 +622,7 @@ fn compile_route(
         backends,
         timeouts: r.timeouts,
         retry: r.retry.clone(),
+        session: r.session.clone(),
     })
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use weir_proxy::config::{Cluster, UpstreamProtocol};
+use weir_proxy::config::{Cluster, HashOn, LoadBalancing, UpstreamProtocol};
 use weir_store::{NsName, Snapshot};
 
 use crate::status::GROUP;
@@ -185,13 +185,59 @@ pub(crate) fn resolve_backend(
         },
     };
     let name = format!("{id}:{port}{suffix}");
+    let load_balancing = load_balancing(&id, svc.metadata.annotations.as_ref());
     clusters.insert(
         name.clone(),
         Cluster {
             protocol,
             endpoints,
+            load_balancing,
             tls,
         },
     );
     Ok(name)
+}
+
+/// Chooses the endpoint policy of a Service's clusters.
+pub const LB_ANNOTATION: &str = "weir.dev/load-balancing";
+/// What `consistent-hash` hashes: `source-ip` (default), `header:NAME` or `cookie:NAME`.
+pub const HASH_ON_ANNOTATION: &str = "weir.dev/hash-on";
+
+/// The Service's load-balancing annotations; a value weir does not know is logged (naming the
+/// Service, the annotation and the reason) and the default, least request, is used.
+pub(crate) fn load_balancing(
+    id: &NsName,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> LoadBalancing {
+    let get = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
+    match get(LB_ANNOTATION) {
+        None | Some("least-request") => LoadBalancing::LeastRequest,
+        Some("round-robin") => LoadBalancing::RoundRobin,
+        Some("random") => LoadBalancing::Random,
+        Some("consistent-hash") => {
+            let on = match get(HASH_ON_ANNOTATION) {
+                None | Some("source-ip") => Some(HashOn::SourceIp),
+                Some(v) => match v.split_once(':') {
+                    Some(("header", h)) if !h.is_empty() => {
+                        Some(HashOn::Header(h.to_ascii_lowercase()))
+                    }
+                    Some(("cookie", c)) if !c.is_empty() => Some(HashOn::Cookie(c.to_owned())),
+                    _ => None,
+                },
+            };
+            match on {
+                Some(on) => LoadBalancing::ConsistentHash { on },
+                None => {
+                    tracing::warn!(service = %id, annotation = HASH_ON_ANNOTATION, value = ?get(HASH_ON_ANNOTATION), "not source-ip, header:NAME or cookie:NAME; hashing on source-ip");
+                    LoadBalancing::ConsistentHash {
+                        on: HashOn::SourceIp,
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            tracing::warn!(service = %id, annotation = LB_ANNOTATION, value = other, "not least-request, round-robin, random or consistent-hash; using least-request");
+            LoadBalancing::LeastRequest
+        }
+    }
 }

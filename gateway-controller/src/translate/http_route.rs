@@ -43,6 +43,7 @@ pub(crate) type SortKey = (
 
 /// One rule, translated once and shared by every listener the route attaches to.
 pub(crate) struct RuleModel {
+    session: Option<weir_proxy::config::SessionPersistence>,
     timeouts: weir_proxy::config::Timeouts,
     retry: Option<weir_proxy::config::Retry>,
     matches: Vec<(RouteMatch, MatchRank)>,
@@ -242,6 +243,7 @@ pub(crate) fn attach_rules(
                                     backends: rule.backends.clone(),
                                     timeouts: rule.timeouts,
                                     retry: rule.retry.clone(),
+                                    session: rule.session.clone(),
                                 },
                             ));
                         }
@@ -374,6 +376,7 @@ pub(crate) fn build_rule(
     Ok(RuleModel {
         timeouts: rule_timeouts(rule),
         retry: rule_retry(rule),
+        session: rule_session(rule),
         matches,
         filters,
         backends,
@@ -594,6 +597,30 @@ fn rule_retry(rule: &HttpRouteRules) -> Option<weir_proxy::config::Retry> {
             _ => vec![502, 503, 504],
         },
         backoff_ms: duration_ms(r.backoff.as_deref()),
+    })
+}
+
+/// `sessionPersistence`: a cookie (default) or header named `sessionName` (default
+/// `weir-session`); timeouts in whole seconds.
+fn rule_session(rule: &HttpRouteRules) -> Option<weir_proxy::config::SessionPersistence> {
+    use gateway_api::experimental::httproutes::HttpRouteRulesSessionPersistenceCookieConfigLifetimeType as Lifetime;
+    use gateway_api::experimental::httproutes::HttpRouteRulesSessionPersistenceType as Type;
+    let sp = rule.session_persistence.as_ref()?;
+    let secs = |v: Option<&str>| duration_ms(v).map(|ms| ms.div_ceil(1000));
+    Some(weir_proxy::config::SessionPersistence {
+        name: sp
+            .session_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "weir-session".into()),
+        header: sp.r#type == Some(Type::Header),
+        absolute_timeout_s: secs(sp.absolute_timeout.as_deref()),
+        idle_timeout_s: secs(sp.idle_timeout.as_deref()),
+        permanent: sp
+            .cookie_config
+            .as_ref()
+            .and_then(|c| c.lifetime_type.clone())
+            == Some(Lifetime::Permanent),
     })
 }
 

@@ -1492,6 +1492,7 @@ fn reference_grant_admits_cross_namespace_backend_with_its_ready_endpoints() {
     );
     let want = Cluster {
         protocol: UpstreamProtocol::Http1,
+        load_balancing: Default::default(),
         // 198.18.0.3 is not ready; 198.18.0.9 and 198.18.0.7 serve other ports / another Service;
         // the Service port `http` maps to the slice port `http` (8080), not to 80.
         endpoints: vec![
@@ -2510,4 +2511,84 @@ fn grpc_header_modifier_and_weights_carry_over() {
     let weights: Vec<u32> = r.backends.iter().map(|b| b.weight).collect();
     assert_eq!(weights, [70, 0]);
     assert_eq!(listener(&t, "default/gw", "http").attached_routes, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load balancing and session persistence
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn service_annotations_choose_the_load_balancing_policy() {
+    use weir_proxy::config::{HashOn, LoadBalancing};
+    let id = NsName::new("default", "web");
+    let lb = |pairs: &[(&str, &str)]| {
+        let a: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        super::backend::load_balancing(&id, Some(&a))
+    };
+    assert_eq!(lb(&[]), LoadBalancing::LeastRequest, "the default");
+    assert_eq!(
+        lb(&[("weir.dev/load-balancing", "round-robin")]),
+        LoadBalancing::RoundRobin
+    );
+    assert_eq!(
+        lb(&[
+            ("weir.dev/load-balancing", "consistent-hash"),
+            ("weir.dev/hash-on", "header:X-User")
+        ]),
+        LoadBalancing::ConsistentHash {
+            on: HashOn::Header("x-user".into())
+        }
+    );
+    assert_eq!(
+        lb(&[
+            ("weir.dev/load-balancing", "consistent-hash"),
+            ("weir.dev/hash-on", "cookie:sid")
+        ]),
+        LoadBalancing::ConsistentHash {
+            on: HashOn::Cookie("sid".into())
+        }
+    );
+    // Unknown values fall back (and are logged), never drop the Service.
+    assert_eq!(
+        lb(&[("weir.dev/load-balancing", "fastest")]),
+        LoadBalancing::LeastRequest
+    );
+    assert_eq!(
+        lb(&[
+            ("weir.dev/load-balancing", "consistent-hash"),
+            ("weir.dev/hash-on", "header:")
+        ]),
+        LoadBalancing::ConsistentHash {
+            on: HashOn::SourceIp
+        }
+    );
+}
+
+#[test]
+fn session_persistence_is_translated_with_defaults() {
+    let t = run(&route_with_rules(
+        r#"  - sessionPersistence: {type: Header, absoluteTimeout: 1h, idleTimeout: 1500ms}
+  - matches: [{path: {type: PathPrefix, value: /c}}]
+    sessionPersistence: {sessionName: sid, cookieConfig: {lifetimeType: Permanent}}
+"#,
+    ));
+    let s = route(&t, "default/r/rule0/0").session.clone().unwrap();
+    assert_eq!(
+        (
+            s.name.as_str(),
+            s.header,
+            s.absolute_timeout_s,
+            s.idle_timeout_s,
+            s.permanent
+        ),
+        ("weir-session", true, Some(3600), Some(2), false)
+    );
+    let s = route(&t, "default/r/rule1/0").session.clone().unwrap();
+    assert_eq!(
+        (s.name.as_str(), s.header, s.permanent),
+        ("sid", false, true)
+    );
 }

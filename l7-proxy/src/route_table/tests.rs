@@ -26,6 +26,7 @@ fn route(path: PathMatch) -> CompiledRoute {
         backends: vec![],
         timeouts: Default::default(),
         retry: None,
+        session: None,
     };
     compile_route(&r, &HashMap::new()).unwrap()
 }
@@ -100,10 +101,12 @@ fn weighted_pick_respects_weights_and_skips_zero() {
             Arc::new(ClusterTable {
                 name: n.into(),
                 protocol: UpstreamProtocol::Http1,
-                endpoints: vec![SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))],
+                balancer: crate::balance::Balancer::new(
+                    vec![SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16))],
+                    Default::default(),
+                ),
                 tls: None,
                 source_tls: None,
-                next: AtomicUsize::new(0),
             }),
         );
     }
@@ -119,6 +122,7 @@ fn weighted_pick_respects_weights_and_skips_zero() {
         backends: vec![wb("1", 70), wb("2", 30), wb("3", 0)],
         timeouts: Default::default(),
         retry: None,
+        session: None,
     };
     let r = compile_route(&r, &clusters).unwrap();
     let picks: Vec<String> = (0..10_000)
