@@ -420,7 +420,7 @@ async fn quickstart_example_serves_app_home_example() {
 async fn retries_resend_buffered_requests_and_stop_at_the_attempt_limit() {
     let v1 = echo("127.0.37.1", 3000, "v1-pod").await;
     let gw_addr: SocketAddr = "127.0.37.10:8080".parse().unwrap();
-    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: default\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - retry: {attempts: 2, codes: [502, 503], backoff: 100ms}\n    backendRefs: [{name: v1, port: 8080}]\n";
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: default\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - retry: {attempts: 2, codes: [502, 503], backoff: 100ms}\n    backendRefs: [{name: v1, port: 8080}]\n  - matches: [{path: {type: PathPrefix, value: /retry/timeout}}]\n    timeouts: {backendRequest: 200ms}\n    retry: {attempts: 1, codes: [504]}\n    backendRefs: [{name: v1, port: 8080}]\n";
     let _w = Weir::start(&[
         ("class.yaml", GATEWAY_CLASS.into()),
         ("gw.yaml", gateway("127.0.37.10", 8080)),
@@ -468,6 +468,37 @@ async fn retries_resend_buffered_requests_and_stop_at_the_attempt_limit() {
         .await
         .unwrap();
     assert_eq!(status, 500);
+
+    // HTTPRouteRetryBackendTimeout: the first attempt outlasts backendRequest (200 ms), which
+    // is a 504, retried; the second attempt answers at once.
+    let start = std::time::Instant::now();
+    let (status, reply) = request(
+        gw_addr,
+        http::Method::GET,
+        "r.example",
+        "/retry/timeout/?uuid=f&succeedAfter=1&delayRetry=1s&responseCode=500",
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(200)
+            && took < std::time::Duration::from_millis(900),
+        "{took:?}: the slow attempt was cut at 200 ms"
+    );
+    // Two slow attempts: the second 504 reaches the client.
+    let (status, _) = request(
+        gw_addr,
+        http::Method::GET,
+        "r.example",
+        "/retry/timeout/?uuid=g&succeedAfter=2&delayRetry=1s&responseCode=500",
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 504);
 
     // A body larger than the retry buffer streams once and is not retried.
     let (status, _) = post("e", "succeedAfter=1&responseCode=503", 100 * 1024)

@@ -28,8 +28,10 @@ pub struct Request {
     pub path: String,
     pub method: String,
     pub headers: Vec<(String, String)>,
-    /// Use HTTP/2 prior knowledge instead of HTTP/1.1.
+    /// Use HTTP/2 instead of HTTP/1.1: prior knowledge in plaintext, ALPN h2 over TLS.
     pub h2c: bool,
+    /// Over TLS: the SNI name, when it differs from the host.
+    pub sni: Option<String>,
     /// Use TLS (SNI = host), trusting exactly this leaf certificate (DER).
     pub tls_pin: Option<std::sync::Arc<Vec<u8>>>,
     /// Response headers the echo backend is asked to set (`X-Echo-Set-Header`).
@@ -157,6 +159,7 @@ async fn send_tls(
     pin: std::sync::Arc<Vec<u8>>,
     client: Option<&(String, String)>,
     req: http::Request<Empty<Bytes>>,
+    h2: bool,
 ) -> anyhow::Result<RawResponse> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -179,13 +182,17 @@ async fn send_tls(
             )?
         }
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = vec![if h2 {
+        b"h2".to_vec()
+    } else {
+        b"http/1.1".to_vec()
+    }];
     let name = rustls_pki_types::ServerName::try_from(sni.to_owned())?;
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
         .connect(name, stream)
         .await
         .context("TLS handshake")?;
-    send_on(TokioIo::new(tls), req, false).await
+    send_on(TokioIo::new(tls), req, h2).await
 }
 
 async fn send_on<I>(
@@ -243,7 +250,8 @@ pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawRespon
     let (path, _) = (r.path.as_str(), ());
     let mut b = http::Request::builder().method(r.method.as_str());
     b = if r.h2c {
-        b.uri(format!("http://{host}{path}"))
+        let scheme = if r.tls_pin.is_some() { "https" } else { "http" };
+        b.uri(format!("{scheme}://{host}{path}"))
             .version(http::Version::HTTP_2)
     } else {
         b.uri(path)
@@ -266,10 +274,13 @@ pub async fn round_trip(gw: SocketAddr, r: &Request) -> anyhow::Result<RawRespon
             Some(pin) => {
                 send_tls(
                     gw,
-                    host.split(':').next().unwrap_or(&host),
+                    r.sni
+                        .as_deref()
+                        .unwrap_or_else(|| host.split(':').next().unwrap_or(&host)),
                     pin.clone(),
                     r.client_cert.as_deref(),
                     req,
+                    r.h2c,
                 )
                 .await
             }

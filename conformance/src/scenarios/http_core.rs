@@ -16,6 +16,28 @@ fn c(host: &str, path: &str) -> Case {
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
+            name: "HTTPRouteDisallowedKind",
+            features: &["Gateway", "HTTPRoute", "TLSRoute"],
+            manifests: &["httproute-disallowed-kind.yaml"],
+            run: disallowed_kind,
+        },
+        Scenario {
+            name: "HTTPRouteInvalidParentRefNotMatchingListenerPort",
+            features: &["Gateway", "HTTPRoute", "HTTPRouteDestinationPortMatching"],
+            manifests: &["httproute-invalid-parentref-not-matching-listener-port.yaml"],
+            run: parent_not_matching_port,
+        },
+        Scenario {
+            name: "HTTPRouteHTTPSListenerDetectMisdirectedRequests",
+            features: &[
+                "Gateway",
+                "GatewayHTTPSListenerDetectMisdirectedRequests",
+                "HTTPRoute",
+            ],
+            manifests: &["httproute-https-listener-detect-misdirected-requests.yaml"],
+            run: detect_misdirected,
+        },
+        Scenario {
             name: "HTTPRouteSimpleSameNamespace",
             features: CORE,
             manifests: &["httproute-simple-same-namespace.yaml"],
@@ -806,6 +828,148 @@ fn invalid_cross_ns_parent(s: &Suite) -> BoxFut<'_> {
         .await?;
         s.route_not_accepted(WEB, route).await?;
         s.gateway_zero_routes(INFRA, "same-namespace").await
+    })
+}
+
+/// An HTTPRoute whose only parent listener allows only TLSRoutes.
+fn disallowed_kind(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let route = "disallowed-kind";
+        let gw = (INFRA, "tlsroutes-only");
+        s.route_condition(
+            INFRA,
+            route,
+            gw,
+            "ResolvedRefs",
+            "True",
+            Some("ResolvedRefs"),
+        )
+        .await?;
+        s.route_condition(
+            INFRA,
+            route,
+            gw,
+            "Accepted",
+            "False",
+            Some("NotAllowedByListeners"),
+        )
+        .await?;
+        s.route_not_accepted(INFRA, route).await?;
+        s.gateway_zero_routes(gw.0, gw.1).await
+    })
+}
+
+/// parentRef port 81 where the Gateway listens on 80.
+fn parent_not_matching_port(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let route = "httproute-listener-not-matching-route-port";
+        s.route_condition(
+            INFRA,
+            route,
+            SAME,
+            "ResolvedRefs",
+            "True",
+            Some("ResolvedRefs"),
+        )
+        .await?;
+        s.route_condition(
+            INFRA,
+            route,
+            SAME,
+            "Accepted",
+            "False",
+            Some("NoMatchingParent"),
+        )
+        .await?;
+        s.route_not_accepted(INFRA, route).await?;
+        s.gateway_zero_routes(INFRA, "same-namespace").await
+    })
+}
+
+/// Four HTTPS listeners on port 443: a request whose Host belongs to another listener than
+/// the one its SNI chose is answered 421 (HTTP/2, a new connection per request).
+fn detect_misdirected(s: &Suite) -> BoxFut<'_> {
+    Box::pin(async move {
+        let routes: Vec<(&str, String)> = (1..=4)
+            .map(|i| {
+                (
+                    INFRA,
+                    format!("https-listener-detect-misdirected-requests-test-{i}"),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = routes.iter().map(|(n, r)| (*n, r.as_str())).collect();
+        let gw_name = (INFRA, "same-namespace-with-https-listener");
+        let gw = s.routes_accepted(gw_name, &refs).await?;
+        for (ns, r) in &refs {
+            s.route_condition(ns, r, gw_name, "ResolvedRefs", "True", Some("ResolvedRefs"))
+                .await?;
+        }
+        let pin = s
+            .cluster
+            .certificates
+            .get("gateway-conformance-infra/tls-validity-checks-certificate")
+            .cloned()
+            .ok_or("no certificate")?;
+        let case = |sni: &str, host: &str, status: u16, backend: &str| {
+            let mut c = c(host, "/detect-misdirected-requests");
+            c = if status == 200 {
+                c.backend(backend)
+            } else {
+                c.status(status)
+            };
+            c.request.tls_pin = Some(pin.clone());
+            c.request.sni = Some(sni.into());
+            c.request.h2c = true;
+            c
+        };
+        let (v1, v2, v3) = ("infra-backend-v1", "infra-backend-v2", "infra-backend-v3");
+        s.expect(
+            gw,
+            vec![
+                case("example.org", "example.org", 200, v1),
+                case("example.org", "second-example.org", 421, ""),
+                case("example.org", "unknown-example.org", 404, ""),
+                case("second-example.org", "second-example.org", 200, v2),
+                case("second-example.org", "example.org", 421, ""),
+                case("second-example.org", "unknown-example.org", 421, ""),
+                case(
+                    "third-example.wildcard.org",
+                    "third-example.wildcard.org",
+                    200,
+                    v3,
+                ),
+                case(
+                    "third-example.wildcard.org",
+                    "fith-example.wildcard.org",
+                    200,
+                    v3,
+                ),
+                case(
+                    "third-example.wildcard.org",
+                    "fourth-example.wildcard.org",
+                    421,
+                    "",
+                ),
+                case("third-example.wildcard.org", "second-example.org", 421, ""),
+                case("third-example.wildcard.org", "unknown-example.org", 421, ""),
+                case(
+                    "fourth-example.wildcard.org",
+                    "fourth-example.wildcard.org",
+                    200,
+                    v1,
+                ),
+                case(
+                    "fourth-example.wildcard.org",
+                    "fith-example.wildcard.org",
+                    421,
+                    "",
+                ),
+                case("unknown-example.org", "example.org", 200, v1),
+                case("unknown-example.org", "unknown-example.org", 404, ""),
+            ],
+        )
+        .await
     })
 }
 
