@@ -199,6 +199,7 @@ pub(crate) fn attach_rules(
             port: pr.port,
             owner,
         };
+        let parent_index = status.parents.len();
         let accepted = attach(
             snapshot,
             &mut gateways[gi],
@@ -215,6 +216,13 @@ pub(crate) fn attach_rules(
             &mut attached,
             |li, hosts| {
                 let lr = listener_routes.entry((gi, li)).or_default();
+                lr.claims.push(super::Claim {
+                    kind: route.kind,
+                    id: id.clone(),
+                    created,
+                    hosts: hosts.to_vec(),
+                    parent: parent_index,
+                });
                 for h in hosts {
                     let vhost = lr.vhosts.entry(h.clone()).or_default();
                     for (ri, rule) in &rules {
@@ -236,6 +244,7 @@ pub(crate) fn attach_rules(
                             );
                             vhost.push((
                                 sort,
+                                route.kind,
                                 Route {
                                     name,
                                     matcher: m.clone(),

@@ -69,7 +69,104 @@ impl LabelSelector {
 /// Routes collected for one served Gateway listener, by request hostname.
 #[derive(Default)]
 pub(crate) struct ListenerRoutes {
-    pub vhosts: BTreeMap<String, Vec<(http_route::SortKey, weir_proxy::config::Route)>>,
+    /// (precedence, route kind, route)
+    pub vhosts:
+        BTreeMap<String, Vec<(http_route::SortKey, &'static str, weir_proxy::config::Route)>>,
+    /// Which HTTPRoutes and GRPCRoutes attached here, with which hostnames.
+    pub claims: Vec<Claim>,
+}
+
+/// An HTTPRoute or GRPCRoute attached to a listener through one of its parentRefs.
+pub(crate) struct Claim {
+    pub kind: &'static str,
+    pub id: NsName,
+    pub created: Option<k8s_openapi::jiff::Timestamp>,
+    pub hosts: Vec<String>,
+    /// The index of the parentRef's entry in the route's `status.parents`.
+    pub parent: usize,
+}
+
+/// "Merging MUST not be done between GRPCRoutes and HTTPRoutes": where an HTTPRoute and a
+/// GRPCRoute share a listener and their hostnames intersect, the older one (then the first by
+/// "namespace/name") keeps it; the other's routes leave that listener and, when it lost every
+/// listener of a parentRef, that parent gets `Accepted=False/HostnameConflict`.
+fn resolve_kind_conflicts(
+    listener_routes: &mut HashMap<(usize, usize), ListenerRoutes>,
+    gateways: &mut [gateway::GatewayModel<'_>],
+    http: &mut BTreeMap<NsName, crate::status::RouteStatus>,
+    grpc: &mut BTreeMap<NsName, crate::status::RouteStatus>,
+) {
+    // (kind, route, parent) → (listeners lost, the winner's name)
+    let mut lost: BTreeMap<(&'static str, NsName, usize), (usize, String)> = BTreeMap::new();
+    let mut attached: BTreeMap<(&'static str, NsName, usize), usize> = BTreeMap::new();
+    for (&(gi, li), lr) in listener_routes.iter_mut() {
+        for c in &lr.claims {
+            *attached
+                .entry((c.kind, c.id.clone(), c.parent))
+                .or_default() += 1;
+        }
+        let mut losers: Vec<(&'static str, NsName, usize, String)> = Vec::new();
+        for h in lr.claims.iter().filter(|c| c.kind == "HTTPRoute") {
+            for g in lr.claims.iter().filter(|c| c.kind == "GRPCRoute") {
+                let overlap = h.hosts.iter().any(|a| {
+                    g.hosts
+                        .iter()
+                        .any(|b| a == "*" || b == "*" || hostname::intersect(a, b).is_some())
+                });
+                if !overlap {
+                    continue;
+                }
+                let (winner, loser) =
+                    if (h.created, h.id.to_string()) <= (g.created, g.id.to_string()) {
+                        (h, g)
+                    } else {
+                        (g, h)
+                    };
+                let w = format!("{} {}", winner.kind, winner.id);
+                if !losers.iter().any(|l| l.0 == loser.kind && l.1 == loser.id) {
+                    losers.push((loser.kind, loser.id.clone(), loser.parent, w));
+                }
+            }
+        }
+        for (kind, id, parent, winner) in losers {
+            let prefix = format!("{id}/");
+            for routes in lr.vhosts.values_mut() {
+                routes.retain(|(_, k, r)| *k != kind || !r.name.starts_with(&prefix));
+            }
+            let l = &mut gateways[gi].listeners[li];
+            l.attached_routes -= 1;
+            let e = lost.entry((kind, id, parent)).or_insert((0, winner));
+            e.0 += 1;
+        }
+    }
+    for ((kind, id, parent), (n, winner)) in lost {
+        if attached.get(&(kind, id.clone(), parent)) != Some(&n) {
+            continue; // it still serves on another listener of this parent
+        }
+        let statuses = if kind == "HTTPRoute" {
+            &mut *http
+        } else {
+            &mut *grpc
+        };
+        if let Some(p) = statuses
+            .get_mut(&id)
+            .and_then(|s| s.parents.get_mut(parent))
+        {
+            let generation = p.conditions.first().map_or(0, |c| c.observed_generation);
+            set(
+                &mut p.conditions,
+                Condition::new(
+                    "Accepted",
+                    false,
+                    "HostnameConflict",
+                    format!(
+                        "its hostnames intersect those of {winner}, which is older; an HTTPRoute and a GRPCRoute cannot share a hostname on a listener"
+                    ),
+                    generation,
+                ),
+            );
+        }
+    }
 }
 
 /// Translates every route of one kind; routes that name no parent of ours get no status.
@@ -112,6 +209,14 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
             &mut clusters,
         )
     });
+    let mut route_statuses = route_statuses;
+    let mut grpc_route_statuses = grpc_route_statuses;
+    resolve_kind_conflicts(
+        &mut listener_routes,
+        &mut gateways,
+        &mut route_statuses,
+        &mut grpc_route_statuses,
+    );
     let mut tls_listener_routes = HashMap::new();
     let tls_route_statuses = with_parents(&snapshot.tls_routes, |id, route| {
         tls_route::translate_tls_route(
@@ -205,9 +310,10 @@ fn assemble(
                         rs.sort_by(|a, b| a.0.cmp(&b.0));
                         VirtualHost {
                             hostname,
-                            routes: rs.into_iter().map(|(_, r)| r).collect(),
+                            routes: rs.into_iter().map(|(_, _, r)| r).collect(),
                         }
                     })
+                    .filter(|v| !v.routes.is_empty())
                     .collect();
                 if let Some(cert) = &g.backend_client_cert {
                     present_client_certificate(&mut virtual_hosts, clusters, &g.id, cert);

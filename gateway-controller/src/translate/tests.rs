@@ -2592,3 +2592,97 @@ fn session_persistence_is_translated_with_defaults() {
         ("sid", false, true)
     );
 }
+
+/// An HTTPRoute and a GRPCRoute named `name` on `default/gw`, with `hostnames` and creation time.
+fn kind_route(kind: &str, name: &str, hostnames: &str, created: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: {kind}
+metadata:
+  name: {name}
+  namespace: default
+  creationTimestamp: "{created}"
+spec:
+  parentRefs: [{{name: gw}}]
+  hostnames: {hostnames}
+  rules:
+  - backendRefs: []
+"#
+    )
+}
+
+#[test]
+fn httproute_and_grpcroute_sharing_a_hostname_the_older_wins() {
+    let status = |t: &Translation, kind: &str, name: &str| {
+        let m = if kind == "HTTPRoute" {
+            &t.statuses.http_routes
+        } else {
+            &t.statuses.grpc_routes
+        };
+        let c = cond(&m[&id(name)].parents[0].conditions, "Accepted").clone();
+        (c.status, c.reason)
+    };
+    // The GRPCRoute is older: the HTTPRoute loses the shared hostname, whichever is
+    // translated first.
+    let mut yaml = GW.to_string();
+    yaml += &kind_route(
+        "HTTPRoute",
+        "web",
+        "[api.example.com]",
+        "2026-01-02T00:00:00Z",
+    );
+    yaml += &kind_route(
+        "GRPCRoute",
+        "rpc",
+        "[\"*.example.com\"]",
+        "2026-01-01T00:00:00Z",
+    );
+    let t = run(&yaml);
+    assert_eq!(
+        status(&t, "HTTPRoute", "default/web"),
+        ("False".into(), "HostnameConflict".into())
+    );
+    assert_eq!(
+        status(&t, "GRPCRoute", "default/rpc"),
+        ("True".into(), "Accepted".into())
+    );
+    assert!(
+        cond(
+            &t.statuses.http_routes[&id("default/web")].parents[0].conditions,
+            "Accepted"
+        )
+        .message
+        .contains("GRPCRoute default/rpc")
+    );
+    assert_eq!(every_route_name(&t), ["default/rpc/rule0/0"]);
+    assert_eq!(listener(&t, "default/gw", "http").attached_routes, 1);
+
+    // Same age: the first by namespace/name wins.
+    let mut yaml = GW.to_string();
+    yaml += &kind_route("HTTPRoute", "a", "[x.example.com]", "2026-01-01T00:00:00Z");
+    yaml += &kind_route("GRPCRoute", "b", "[x.example.com]", "2026-01-01T00:00:00Z");
+    let t = run(&yaml);
+    assert_eq!(status(&t, "HTTPRoute", "default/a").0, "True");
+    assert_eq!(status(&t, "GRPCRoute", "default/b").0, "False");
+
+    // Hostnames that do not intersect: both serve.
+    let mut yaml = GW.to_string();
+    yaml += &kind_route(
+        "HTTPRoute",
+        "web",
+        "[web.example.com]",
+        "2026-01-02T00:00:00Z",
+    );
+    yaml += &kind_route(
+        "GRPCRoute",
+        "rpc",
+        "[rpc.example.com]",
+        "2026-01-01T00:00:00Z",
+    );
+    let t = run(&yaml);
+    assert_eq!(status(&t, "HTTPRoute", "default/web").0, "True");
+    assert_eq!(status(&t, "GRPCRoute", "default/rpc").0, "True");
+    assert_eq!(listener(&t, "default/gw", "http").attached_routes, 2);
+}
