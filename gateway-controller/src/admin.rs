@@ -58,7 +58,16 @@ fn handle(req: &Request<Incoming>, p: &Published, registry: &Registry) -> Respon
         "/config" => {
             let mut config = serde_json::to_value(&*p.config).unwrap_or_default();
             redact_keys(&mut config);
-            json_response(&json!({ "version": p.version, "config": config }))
+            let infrastructure: serde_json::Map<String, serde_json::Value> = p
+                .infrastructure
+                .iter()
+                .map(|(id, i)| (id.to_string(), json!(i)))
+                .collect();
+            json_response(&json!({
+                "version": p.version,
+                "config": config,
+                "infrastructure": infrastructure,
+            }))
         }
         "/metrics" => {
             let mut out = String::new();

@@ -23,6 +23,9 @@ pub struct Published {
     pub statuses: Statuses,
     pub diagnostics: Arc<Vec<Diagnostic>>,
     pub config: Arc<ProxyConfig>,
+    /// Labels and annotations for each Gateway's infrastructure (`Translation::infrastructure`).
+    pub infrastructure:
+        Arc<std::collections::BTreeMap<weir_store::NsName, crate::translate::Infrastructure>>,
     pub version: u64,
     pub ready: bool,
     /// Source revision this state was built from.
@@ -80,6 +83,7 @@ impl Runtime {
                 statuses: t.statuses,
                 diagnostics: update.diagnostics.clone(),
                 config: Arc::new(t.config),
+                infrastructure: Arc::new(t.infrastructure),
                 version,
                 // Ready only once a full config is serving.
                 ready: applied_once,

@@ -38,6 +38,35 @@ pub struct TranslateContext {
 pub struct Translation {
     pub config: ProxyConfig,
     pub statuses: Statuses,
+    /// Gateway `spec.infrastructure` labels and annotations, by Gateway: what Kubernetes mode
+    /// puts on each Gateway's proxy Deployment, Service and ServiceAccount
+    /// (GatewayInfrastructurePropagation). Standalone, `/config` shows them.
+    pub infrastructure: BTreeMap<NsName, Infrastructure>,
+}
+
+/// Labels and annotations for the objects that run one Gateway.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Infrastructure {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `spec.infrastructure` of every Gateway of ours that has labels or annotations there.
+fn infrastructure(
+    gateways: &[gateway::GatewayModel<'_>],
+    snapshot: &Snapshot,
+) -> BTreeMap<NsName, Infrastructure> {
+    gateways
+        .iter()
+        .filter_map(|g| {
+            let i = snapshot.gateways.get(&g.id)?.spec.infrastructure.as_ref()?;
+            let infra = Infrastructure {
+                labels: i.labels.clone().unwrap_or_default(),
+                annotations: i.annotations.clone().unwrap_or_default(),
+            };
+            (infra != Infrastructure::default()).then(|| (g.id.clone(), infra))
+        })
+        .collect()
 }
 
 /// A Kubernetes label selector.
@@ -259,7 +288,9 @@ pub fn translate(snapshot: &Snapshot, ctx: &TranslateContext) -> Translation {
         tls_listener_routes,
         &mut clusters,
     );
+    let infrastructure = infrastructure(&gateways, snapshot);
     Translation {
+        infrastructure,
         config: ProxyConfig {
             listeners,
             clusters,

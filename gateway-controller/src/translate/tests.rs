@@ -2686,3 +2686,16 @@ fn httproute_and_grpcroute_sharing_a_hostname_the_older_wins() {
     assert_eq!(status(&t, "GRPCRoute", "default/rpc").0, "True");
     assert_eq!(listener(&t, "default/gw", "http").attached_routes, 2);
 }
+
+#[test]
+fn infrastructure_labels_and_annotations_are_recorded_per_gateway() {
+    let yaml = GW.replace(
+        "  gatewayClassName: weir\n",
+        "  gatewayClassName: weir\n  infrastructure:\n    labels: {team: web}\n    annotations: {example.com/owner: ops}\n",
+    );
+    let t = run(&yaml);
+    let i = &t.infrastructure[&id("default/gw")];
+    assert_eq!(i.labels["team"], "web");
+    assert_eq!(i.annotations["example.com/owner"], "ops");
+    assert!(run(GW).infrastructure.is_empty(), "nothing to record");
+}
