@@ -76,6 +76,8 @@ pub struct Balancer {
     states: Vec<EndpointState>,
     policy: LoadBalancing,
     next: AtomicUsize,
+    /// Set at the first ejection: until then picks skip the clock.
+    ever_ejected: std::sync::atomic::AtomicBool,
 }
 
 impl Balancer {
@@ -86,6 +88,7 @@ impl Balancer {
             states,
             policy,
             next: AtomicUsize::new(0),
+            ever_ejected: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -102,47 +105,46 @@ impl Balancer {
     }
 
     /// Chooses an endpoint. `key`: the consistent-hash key of the request; `avoid`: an endpoint
-    /// not to pick again if any other can take the request (a retry).
+    /// not to pick again if any other can take the request (a retry). No allocation: this runs
+    /// on every request.
     pub fn pick(&self, key: Option<u64>, avoid: Option<SocketAddr>) -> Option<Pick<'_>> {
         let n = self.endpoints.len();
         if n == 0 {
             return None;
         }
-        let now = now_ms();
-        let usable: Vec<usize> = (0..n)
-            .filter(|&i| !self.states[i].ejected(now) && Some(self.endpoints[i]) != avoid)
-            .collect();
-        let usable = if usable.is_empty() {
-            // Everything left is ejected (or the one to avoid): use what there is.
-            let healthy: Vec<usize> = (0..n).filter(|&i| !self.states[i].ejected(now)).collect();
-            if healthy.is_empty() {
-                (0..n).collect()
-            } else {
-                healthy
-            }
+        // Until something was ever ejected, no clock read is needed.
+        let now = if self.ever_ejected.load(Ordering::Relaxed) {
+            now_ms()
         } else {
-            usable
+            0
         };
+        let avoid = avoid.filter(|_| n > 1);
+        let usable = |i: usize| !self.states[i].ejected(now) && Some(self.endpoints[i]) != avoid;
+        // Relax the filter when it leaves nothing: ejected endpoints are better than none.
+        let (usable, count): (&dyn Fn(usize) -> bool, usize) = {
+            let c = (0..n).filter(|&i| usable(i)).count();
+            if c > 0 { (&usable, c) } else { (&|_| true, n) }
+        };
+        // The k-th usable endpoint (k < count).
+        let nth = |k: usize| (0..n).filter(|&i| usable(i)).nth(k).unwrap_or(0);
         let i = match &self.policy {
-            _ if usable.len() == 1 => usable[0],
-            LoadBalancing::RoundRobin => {
-                usable[self.next.fetch_add(1, Ordering::Relaxed) % usable.len()]
-            }
-            LoadBalancing::Random => usable[rand::random_range(0..usable.len())],
+            _ if count == 1 => nth(0),
+            LoadBalancing::RoundRobin => nth(self.next.fetch_add(1, Ordering::Relaxed) % count),
+            LoadBalancing::Random => nth(rand::random_range(0..count)),
             LoadBalancing::ConsistentHash { .. } => match key {
-                Some(k) => *usable
-                    .iter()
-                    .max_by_key(|&&i| mix(k ^ addr_hash(self.endpoints[i])))
-                    .unwrap_or(&usable[0]),
-                None => usable[rand::random_range(0..usable.len())],
+                Some(k) => (0..n)
+                    .filter(|&i| usable(i))
+                    .max_by_key(|&i| mix(k ^ addr_hash(self.endpoints[i])))
+                    .unwrap_or(0),
+                None => nth(rand::random_range(0..count)),
             },
             LoadBalancing::LeastRequest => {
-                let a = rand::random_range(0..usable.len());
-                let mut b = rand::random_range(0..usable.len() - 1);
+                let a = rand::random_range(0..count);
+                let mut b = rand::random_range(0..count - 1);
                 if b >= a {
                     b += 1;
                 }
-                let (a, b) = (usable[a], usable[b]);
+                let (a, b) = (nth(a), nth(b));
                 if self.states[b].active() < self.states[a].active() {
                     b
                 } else {
@@ -163,7 +165,7 @@ impl Balancer {
     pub fn pick_exact(&self, addr: SocketAddr) -> Option<Pick<'_>> {
         let i = self.endpoints.iter().position(|a| *a == addr)?;
         let state = &self.states[i];
-        if state.ejected(now_ms()) {
+        if self.ever_ejected.load(Ordering::Relaxed) && state.ejected(now_ms()) {
             return None;
         }
         state.active.fetch_add(1, Ordering::Relaxed);
@@ -198,6 +200,7 @@ impl Balancer {
         let d = (BASE_EJECTION * times).min(MAX_EJECTION);
         s.ejected_until
             .store(now + d.as_millis() as u64, Ordering::Relaxed);
+        self.ever_ejected.store(true, Ordering::Relaxed);
         s.consecutive_failures.store(0, Ordering::Relaxed);
         tracing::warn!(endpoint = %addr, ejection_secs = d.as_secs(), "endpoint ejected after {CONSECUTIVE_FAILURES} consecutive failures");
         true
