@@ -570,9 +570,6 @@ def main(argv):
         return parse_wrk(argv[2])
     if cmd == "h2load":
         return parse_h2load(argv[2], argv[3])
-    if cmd == "report":
-        import report  # noqa: E402 (bench/report.py, beside this file)
-        return report.main(argv[2:])
     print(__doc__)
     return 2
 

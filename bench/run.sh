@@ -20,7 +20,7 @@
 #   BENCH_NOTE="..."         a line printed at the top of the report
 #   BENCH_NO_INSTALL=1       use what is installed, install nothing
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -90,9 +90,6 @@ install_debian() {
 }
 
 install_weir() {
-  # shellcheck source=/dev/null
-  source scripts/deps.sh
-  set +e   # deps.sh sets -e; this script checks each step itself and goes on without a peer
   log "building weir (release)"
   lock
   cargo build --release --bin weir -q
@@ -142,6 +139,10 @@ check_debian_tool() { # proxy binary
 }
 
 install_debian
+# Build tools and Rust (rustup) for weir and Sōzu, as the other scripts get them.
+# shellcheck source=/dev/null
+[ "${BENCH_NO_INSTALL:-0}" = 1 ] || source scripts/deps.sh
+set +e   # deps.sh sets -e; this script checks each step itself and goes on without a peer
 for t in wrk h2load curl taskset flock; do
   command -v $t >/dev/null || { echo "$t is missing and could not be installed" >&2; exit 1; }
 done
@@ -215,7 +216,7 @@ start_backend() {
   gen backend 0 "$work/backend"
   taskset -c 1 nginx -c "$work/backend/nginx.conf" -g 'daemon off;' 9>&- \
     >"$work/backend/log" 2>&1 &
-  BACKEND_PID=$! pids+=($!)
+  pids+=($!)
   for _ in $(seq 1 50); do
     [ "$(status_of "${ADDR[backend]}" 3000 backend /)" = 200 ] && return 0
     sleep 0.1
