@@ -46,7 +46,7 @@ impl Runtime {
     /// bind is retried every second.
     pub async fn run(mut self, mut rx: watch::Receiver<SourceUpdate>) {
         let mut statuses_store = StatusStore::default();
-        let mut last_config: Option<ProxyConfig> = None;
+        let mut last_config: Option<Arc<ProxyConfig>> = None;
         let mut version = 0u64;
         let mut applied_once = false;
         loop {
@@ -58,13 +58,14 @@ impl Runtime {
                 now_unix: weir_tls::material::unix_now(),
             };
             let mut t = translate(&update.snapshot, &ctx);
+            let config = Arc::new(std::mem::take(&mut t.config));
             let mut bind_errors = HashMap::new();
-            if last_config.as_ref() != Some(&t.config) || !applied_once {
+            if last_config.as_deref() != Some(&*config) || !applied_once {
                 version += 1;
-                match self.dataplane.apply(t.config.clone(), version).await {
+                match self.dataplane.apply(config.clone(), version).await {
                     Ok(report) => {
                         bind_errors = report.bind_errors;
-                        last_config = Some(t.config.clone());
+                        last_config = Some(config.clone());
                         applied_once = true;
                     }
                     Err(e) => {
@@ -72,7 +73,7 @@ impl Runtime {
                     }
                 }
             }
-            mark_bind_errors(&mut t.statuses, &t.config, &bind_errors);
+            mark_bind_errors(&mut t.statuses, &config, &bind_errors);
             statuses_store.stamp(&mut t.statuses, &now_rfc3339());
             let elapsed = started.elapsed();
             if let Some(changed) = update.changed_at {
@@ -82,7 +83,7 @@ impl Runtime {
                 snapshot: update.snapshot.clone(),
                 statuses: t.statuses,
                 diagnostics: update.diagnostics.clone(),
-                config: Arc::new(t.config),
+                config,
                 infrastructure: Arc::new(t.infrastructure),
                 version,
                 // Ready only once a full config is serving.

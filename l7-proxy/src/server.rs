@@ -74,11 +74,10 @@ impl Dataplane {
     /// changes and the previous config keeps serving.
     pub async fn apply(
         &self,
-        config: ProxyConfig,
+        config: Arc<ProxyConfig>,
         version: u64,
     ) -> Result<ApplyReport, CompileError> {
         let previous = self.proxy.table();
-        let config = Arc::new(config);
         let table = match RouteTable::compile(config.clone(), version, Some(&previous)) {
             Ok(t) => t,
             Err(e) => {

@@ -163,6 +163,7 @@ pub(crate) fn attach_rules(
     } = built;
     let generation = route.meta.generation.unwrap_or(0);
     let created = route.meta.creation_timestamp.as_ref().map(|t| t.0);
+    let rule_count: usize = rules.iter().map(|(_, r)| r.matches.len()).sum();
     let resolved_refs = match unresolved.first() {
         None => Condition::new(
             "ResolvedRefs",
@@ -224,7 +225,11 @@ pub(crate) fn attach_rules(
                     parent: parent_index,
                 });
                 for h in hosts {
-                    let vhost = lr.vhosts.entry(h.clone()).or_default();
+                    // Most virtual hosts hold one route: no spare capacity for 10k of them.
+                    let vhost = lr
+                        .vhosts
+                        .entry(h.clone())
+                        .or_insert_with(|| Vec::with_capacity(rule_count));
                     for (ri, rule) in &rules {
                         for (mi, (m, key)) in rule.matches.iter().enumerate() {
                             let name = match &rule.name {

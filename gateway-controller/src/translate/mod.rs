@@ -135,8 +135,10 @@ fn resolve_kind_conflicts(
                 .or_default() += 1;
         }
         let mut losers: Vec<(&'static str, NsName, usize, String)> = Vec::new();
-        for h in lr.claims.iter().filter(|c| c.kind == "HTTPRoute") {
-            for g in lr.claims.iter().filter(|c| c.kind == "GRPCRoute") {
+        let (https, grpcs): (Vec<&Claim>, Vec<&Claim>) =
+            lr.claims.iter().partition(|c| c.kind == "HTTPRoute");
+        for h in &https {
+            for g in &grpcs {
                 let overlap = h.hosts.iter().any(|a| {
                     g.hosts
                         .iter()
