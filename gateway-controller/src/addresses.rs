@@ -69,7 +69,7 @@ mod tests {
     fn gw(name: &str) -> Object {
         let mut g = Gateway::new(name, GatewaySpec::default());
         g.metadata.namespace = Some("ns".into());
-        Object::Gateway(g)
+        Object::Gateway(std::sync::Arc::new(g))
     }
 
     #[test]

@@ -62,13 +62,22 @@ impl fmt::Display for Diagnostic {
 /// One parsed file, kept until its content changes.
 struct FileEntry {
     hash: u64,
-    objects: Vec<(Object, usize)>,
+    objects: Vec<CachedObject>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// A decoded object of a cached file: stamped in place once, then shared by every snapshot
+/// until the file changes.
+struct CachedObject {
+    obj: Object,
+    line: usize,
+    /// A hash of everything but metadata and status: a change bumps the generation.
+    spec_hash: u64,
 }
 
 /// What the "API server" remembers about an object across reloads.
 struct History {
-    spec: Value,
+    spec_hash: u64,
     generation: i64,
     created: Time,
 }
@@ -121,10 +130,15 @@ impl ManifestDir {
         let mut diags = Vec::new();
         let mut seen: HashMap<ObjectKey, (PathBuf, usize)> = HashMap::new();
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let files = std::mem::take(&mut self.files);
-        for (path, entry) in &files {
+        let mut files = std::mem::take(&mut self.files);
+        for (path, entry) in &mut files {
             diags.extend(entry.diagnostics.iter().cloned());
-            for (obj, line) in &entry.objects {
+            for CachedObject {
+                obj,
+                line,
+                spec_hash,
+            } in &mut entry.objects
+            {
                 let key = obj.key();
                 if let Some((first, first_line)) = seen.get(&key) {
                     diags.push(Diagnostic {
@@ -142,9 +156,8 @@ impl ManifestDir {
                     continue;
                 }
                 seen.insert(key.clone(), (path.clone(), *line));
-                let mut obj = obj.clone();
-                self.stamp(&key, &mut obj, &now);
-                snapshot.insert(obj);
+                self.stamp(&key, obj, *spec_hash, &now);
+                snapshot.insert(obj.clone());
             }
         }
         self.files = files;
@@ -152,17 +165,20 @@ impl ManifestDir {
         (snapshot, diags)
     }
 
-    /// Sets generation and creationTimestamp as the API server would.
-    fn stamp(&mut self, key: &ObjectKey, obj: &mut Object, now: &Time) {
-        let spec = obj.spec_value();
+    /// Sets generation and creationTimestamp as the API server would. An object already
+    /// stamped (its file did not change) is left alone, so it is not copied.
+    fn stamp(&mut self, key: &ObjectKey, obj: &mut Object, spec_hash: u64, now: &Time) {
         let h = self.history.entry(key.clone()).or_insert_with(|| History {
-            spec: spec.clone(),
+            spec_hash,
             generation: 1,
             created: now.clone(),
         });
-        if h.spec != spec {
-            h.spec = spec;
+        if h.spec_hash != spec_hash {
+            h.spec_hash = spec_hash;
             h.generation += 1;
+        }
+        if obj.meta().generation.is_some() && obj.meta().creation_timestamp.is_some() {
+            return;
         }
         let meta = obj.meta_mut();
         if meta.generation.is_none() {
@@ -226,7 +242,14 @@ fn parse_file(path: &Path, text: &str, hash: u64) -> FileEntry {
     };
     for doc in docs {
         match decode_document(doc) {
-            Ok((obj, line)) => entry.objects.push((obj, line)),
+            Ok((obj, line)) => {
+                let spec_hash = content_hash(&obj.spec_value().to_string());
+                entry.objects.push(CachedObject {
+                    obj,
+                    line,
+                    spec_hash,
+                })
+            }
             Err(mut d) => {
                 d.file = path.to_owned();
                 entry.diagnostics.push(d);

@@ -1,6 +1,7 @@
 //! The typed objects a Source can hold, and their keys.
 
 use std::fmt;
+use std::sync::Arc;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy as BackendTLSPolicy;
 use gateway_api::experimental::httproutes::HttpRoute as HTTPRoute;
@@ -147,24 +148,25 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// One decoded object.
+/// One decoded object. Shared (`Arc`): the manifest cache, every snapshot built from it and
+/// translate all hold the same allocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
-    GatewayClass(GatewayClass),
-    Gateway(Gateway),
-    ListenerSet(ListenerSet),
-    HTTPRoute(HTTPRoute),
-    GRPCRoute(GRPCRoute),
-    TLSRoute(TLSRoute),
-    TCPRoute(TCPRoute),
-    UDPRoute(UDPRoute),
-    ReferenceGrant(ReferenceGrant),
-    BackendTLSPolicy(BackendTLSPolicy),
-    Service(Service),
-    EndpointSlice(EndpointSlice),
-    Secret(Secret),
-    ConfigMap(ConfigMap),
-    Namespace(Namespace),
+    GatewayClass(Arc<GatewayClass>),
+    Gateway(Arc<Gateway>),
+    ListenerSet(Arc<ListenerSet>),
+    HTTPRoute(Arc<HTTPRoute>),
+    GRPCRoute(Arc<GRPCRoute>),
+    TLSRoute(Arc<TLSRoute>),
+    TCPRoute(Arc<TCPRoute>),
+    UDPRoute(Arc<UDPRoute>),
+    ReferenceGrant(Arc<ReferenceGrant>),
+    BackendTLSPolicy(Arc<BackendTLSPolicy>),
+    Service(Arc<Service>),
+    EndpointSlice(Arc<EndpointSlice>),
+    Secret(Arc<Secret>),
+    ConfigMap(Arc<ConfigMap>),
+    Namespace(Arc<Namespace>),
 }
 
 macro_rules! each_object {
@@ -198,22 +200,27 @@ impl Object {
                 reason: e.inner().to_string(),
             })
         }
+        fn de_arc<T: serde::de::DeserializeOwned>(
+            v: serde_json::Value,
+        ) -> Result<Arc<T>, DecodeError> {
+            de(v).map(Arc::new)
+        }
         Ok(match kind {
-            Kind::GatewayClass => Object::GatewayClass(de(value)?),
-            Kind::Gateway => Object::Gateway(de(value)?),
-            Kind::ListenerSet => Object::ListenerSet(de(value)?),
-            Kind::HTTPRoute => Object::HTTPRoute(de(value)?),
-            Kind::GRPCRoute => Object::GRPCRoute(de(value)?),
-            Kind::TLSRoute => Object::TLSRoute(de(value)?),
-            Kind::TCPRoute => Object::TCPRoute(de(value)?),
-            Kind::UDPRoute => Object::UDPRoute(de(value)?),
-            Kind::ReferenceGrant => Object::ReferenceGrant(de(value)?),
-            Kind::BackendTLSPolicy => Object::BackendTLSPolicy(de(value)?),
-            Kind::Service => Object::Service(de(value)?),
-            Kind::EndpointSlice => Object::EndpointSlice(de(value)?),
-            Kind::Secret => Object::Secret(de(value)?),
-            Kind::ConfigMap => Object::ConfigMap(de(value)?),
-            Kind::Namespace => Object::Namespace(de(value)?),
+            Kind::GatewayClass => Object::GatewayClass(de_arc(value)?),
+            Kind::Gateway => Object::Gateway(de_arc(value)?),
+            Kind::ListenerSet => Object::ListenerSet(de_arc(value)?),
+            Kind::HTTPRoute => Object::HTTPRoute(de_arc(value)?),
+            Kind::GRPCRoute => Object::GRPCRoute(de_arc(value)?),
+            Kind::TLSRoute => Object::TLSRoute(de_arc(value)?),
+            Kind::TCPRoute => Object::TCPRoute(de_arc(value)?),
+            Kind::UDPRoute => Object::UDPRoute(de_arc(value)?),
+            Kind::ReferenceGrant => Object::ReferenceGrant(de_arc(value)?),
+            Kind::BackendTLSPolicy => Object::BackendTLSPolicy(de_arc(value)?),
+            Kind::Service => Object::Service(de_arc(value)?),
+            Kind::EndpointSlice => Object::EndpointSlice(de_arc(value)?),
+            Kind::Secret => Object::Secret(de_arc(value)?),
+            Kind::ConfigMap => Object::ConfigMap(de_arc(value)?),
+            Kind::Namespace => Object::Namespace(de_arc(value)?),
         })
     }
 
@@ -241,8 +248,9 @@ impl Object {
         each_object!(self, o => &o.metadata)
     }
 
+    /// The metadata, to change: copies the object first if it is shared.
     pub fn meta_mut(&mut self) -> &mut ObjectMeta {
-        each_object!(self, o => &mut o.metadata)
+        each_object!(self, o => &mut Arc::make_mut(o).metadata)
     }
 
     pub fn key(&self) -> ObjectKey {
@@ -255,7 +263,7 @@ impl Object {
     /// The part of the object whose change bumps `metadata.generation`: everything but
     /// metadata and status, as the API server does for custom resources.
     pub fn spec_value(&self) -> serde_json::Value {
-        let mut v = each_object!(self, o => serde_json::to_value(o).unwrap_or_default());
+        let mut v = each_object!(self, o => serde_json::to_value(&**o).unwrap_or_default());
         if let Some(m) = v.as_object_mut() {
             m.remove("metadata");
             m.remove("status");

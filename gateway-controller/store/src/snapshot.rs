@@ -46,23 +46,21 @@ impl Snapshot {
     pub fn insert(&mut self, obj: Object) {
         let id = NsName::of(obj.meta());
         match obj {
-            Object::GatewayClass(o) => self.gateway_classes.insert(id, Arc::new(o)).map(drop),
-            Object::Gateway(o) => self.gateways.insert(id, Arc::new(o)).map(drop),
-            Object::ListenerSet(o) => self.listener_sets.insert(id, Arc::new(o)).map(drop),
-            Object::HTTPRoute(o) => self.http_routes.insert(id, Arc::new(o)).map(drop),
-            Object::GRPCRoute(o) => self.grpc_routes.insert(id, Arc::new(o)).map(drop),
-            Object::TLSRoute(o) => self.tls_routes.insert(id, Arc::new(o)).map(drop),
-            Object::TCPRoute(o) => self.tcp_routes.insert(id, Arc::new(o)).map(drop),
-            Object::UDPRoute(o) => self.udp_routes.insert(id, Arc::new(o)).map(drop),
-            Object::ReferenceGrant(o) => self.reference_grants.insert(id, Arc::new(o)).map(drop),
-            Object::BackendTLSPolicy(o) => {
-                self.backend_tls_policies.insert(id, Arc::new(o)).map(drop)
-            }
-            Object::Service(o) => self.services.insert(id, Arc::new(o)).map(drop),
-            Object::EndpointSlice(o) => self.endpoint_slices.insert(id, Arc::new(o)).map(drop),
-            Object::Secret(o) => self.secrets.insert(id, Arc::new(o)).map(drop),
-            Object::ConfigMap(o) => self.config_maps.insert(id, Arc::new(o)).map(drop),
-            Object::Namespace(o) => self.namespaces.insert(id, Arc::new(o)).map(drop),
+            Object::GatewayClass(o) => self.gateway_classes.insert(id, o).map(drop),
+            Object::Gateway(o) => self.gateways.insert(id, o).map(drop),
+            Object::ListenerSet(o) => self.listener_sets.insert(id, o).map(drop),
+            Object::HTTPRoute(o) => self.http_routes.insert(id, o).map(drop),
+            Object::GRPCRoute(o) => self.grpc_routes.insert(id, o).map(drop),
+            Object::TLSRoute(o) => self.tls_routes.insert(id, o).map(drop),
+            Object::TCPRoute(o) => self.tcp_routes.insert(id, o).map(drop),
+            Object::UDPRoute(o) => self.udp_routes.insert(id, o).map(drop),
+            Object::ReferenceGrant(o) => self.reference_grants.insert(id, o).map(drop),
+            Object::BackendTLSPolicy(o) => self.backend_tls_policies.insert(id, o).map(drop),
+            Object::Service(o) => self.services.insert(id, o).map(drop),
+            Object::EndpointSlice(o) => self.endpoint_slices.insert(id, o).map(drop),
+            Object::Secret(o) => self.secrets.insert(id, o).map(drop),
+            Object::ConfigMap(o) => self.config_maps.insert(id, o).map(drop),
+            Object::Namespace(o) => self.namespaces.insert(id, o).map(drop),
         };
     }
 
