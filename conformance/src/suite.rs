@@ -142,7 +142,7 @@ impl Suite {
     /// Every case, concurrently, each under the consistency rule.
     pub async fn expect(&self, gw: SocketAddr, cases: Vec<Case>) -> Result<(), String> {
         let t = &self.timeouts;
-        let results = futures_util::future::join_all(cases.iter().map(|c| {
+        all_of(cases.iter().map(|c| {
             expect_eventually(
                 gw,
                 c,
@@ -150,13 +150,7 @@ impl Suite {
                 t.max_time_to_consistency,
             )
         }))
-        .await;
-        let errs: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n    "))
-        }
+        .await
     }
 
     /// The Gateway's address and its first listener's port, once it is Accepted and Programmed
@@ -351,6 +345,26 @@ impl Suite {
     }
 
     /// HTTPRouteMustHaveNoAcceptedParents: no parents, or exactly one with Accepted=False.
+    /// A route its only parent refuses: (ResolvedRefs=True when `refs_resolved`), then
+    /// Accepted=False with `reason`, no accepted parent, and the Gateway with zero routes.
+    pub async fn route_rejected(
+        &self,
+        rns: &str,
+        route: &str,
+        gw: (&str, &str),
+        reason: &str,
+        refs_resolved: bool,
+    ) -> Result<(), String> {
+        if refs_resolved {
+            self.route_condition(rns, route, gw, "ResolvedRefs", "True", Some("ResolvedRefs"))
+                .await?;
+        }
+        self.route_condition(rns, route, gw, "Accepted", "False", Some(reason))
+            .await?;
+        self.route_not_accepted(rns, route).await?;
+        self.gateway_zero_routes(gw.0, gw.1).await
+    }
+
     pub async fn route_not_accepted(&self, rns: &str, rname: &str) -> Result<(), String> {
         self.kind_route_not_accepted("HTTPRoute", rns, rname).await
     }
@@ -484,6 +498,23 @@ pub struct ListenerExpect {
     pub kinds: &'static [&'static str],
     pub attached: i64,
     pub conditions: &'static [(&'static str, &'static str, Option<&'static str>)],
+}
+
+/// Runs the checks concurrently (upstream subtests run in parallel); every failure is reported.
+pub async fn all_of<F>(checks: impl IntoIterator<Item = F>) -> Result<(), String>
+where
+    F: Future<Output = Result<(), String>>,
+{
+    let errs: Vec<String> = futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n    "))
+    }
 }
 
 pub fn find<'a>(doc: &'a Value, kind: &str, ns: &str, name: &str) -> Result<&'a Value, String> {

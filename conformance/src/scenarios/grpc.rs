@@ -57,7 +57,7 @@ async fn expect_all(
     cases: Vec<GrpcCase>,
 ) -> Result<(), String> {
     let t = &s.timeouts;
-    let results = futures_util::future::join_all(cases.iter().map(|c| {
+    crate::suite::all_of(cases.iter().map(|c| {
         expect_eventually(
             gw,
             c,
@@ -65,13 +65,7 @@ async fn expect_all(
             t.max_time_to_consistency,
         )
     }))
-    .await;
-    let errs: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("\n    "))
-    }
+    .await
 }
 
 /// The `same-namespace` Gateway's address once the routes are accepted on it.

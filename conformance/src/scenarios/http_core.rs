@@ -806,84 +806,35 @@ fn multiple_gateways(s: &Suite) -> BoxFut<'_> {
 }
 
 fn invalid_cross_ns_parent(s: &Suite) -> BoxFut<'_> {
-    Box::pin(async move {
-        let route = "invalid-cross-namespace-parent-ref";
-        s.route_condition(
-            WEB,
-            route,
-            SAME,
-            "ResolvedRefs",
-            "True",
-            Some("ResolvedRefs"),
-        )
-        .await?;
-        s.route_condition(
-            WEB,
-            route,
-            SAME,
-            "Accepted",
-            "False",
-            Some("NotAllowedByListeners"),
-        )
-        .await?;
-        s.route_not_accepted(WEB, route).await?;
-        s.gateway_zero_routes(INFRA, "same-namespace").await
-    })
+    Box::pin(s.route_rejected(
+        WEB,
+        "invalid-cross-namespace-parent-ref",
+        SAME,
+        "NotAllowedByListeners",
+        true,
+    ))
 }
 
 /// An HTTPRoute whose only parent listener allows only TLSRoutes.
 fn disallowed_kind(s: &Suite) -> BoxFut<'_> {
-    Box::pin(async move {
-        let route = "disallowed-kind";
-        let gw = (INFRA, "tlsroutes-only");
-        s.route_condition(
-            INFRA,
-            route,
-            gw,
-            "ResolvedRefs",
-            "True",
-            Some("ResolvedRefs"),
-        )
-        .await?;
-        s.route_condition(
-            INFRA,
-            route,
-            gw,
-            "Accepted",
-            "False",
-            Some("NotAllowedByListeners"),
-        )
-        .await?;
-        s.route_not_accepted(INFRA, route).await?;
-        s.gateway_zero_routes(gw.0, gw.1).await
-    })
+    Box::pin(s.route_rejected(
+        INFRA,
+        "disallowed-kind",
+        (INFRA, "tlsroutes-only"),
+        "NotAllowedByListeners",
+        true,
+    ))
 }
 
 /// parentRef port 81 where the Gateway listens on 80.
 fn parent_not_matching_port(s: &Suite) -> BoxFut<'_> {
-    Box::pin(async move {
-        let route = "httproute-listener-not-matching-route-port";
-        s.route_condition(
-            INFRA,
-            route,
-            SAME,
-            "ResolvedRefs",
-            "True",
-            Some("ResolvedRefs"),
-        )
-        .await?;
-        s.route_condition(
-            INFRA,
-            route,
-            SAME,
-            "Accepted",
-            "False",
-            Some("NoMatchingParent"),
-        )
-        .await?;
-        s.route_not_accepted(INFRA, route).await?;
-        s.gateway_zero_routes(INFRA, "same-namespace").await
-    })
+    Box::pin(s.route_rejected(
+        INFRA,
+        "httproute-listener-not-matching-route-port",
+        SAME,
+        "NoMatchingParent",
+        true,
+    ))
 }
 
 /// Four HTTPS listeners on port 443: a request whose Host belongs to another listener than
@@ -974,20 +925,13 @@ fn detect_misdirected(s: &Suite) -> BoxFut<'_> {
 }
 
 fn parent_not_matching_section(s: &Suite) -> BoxFut<'_> {
-    Box::pin(async move {
-        let route = "httproute-listener-not-matching-section-name";
-        s.route_condition(
-            INFRA,
-            route,
-            SAME,
-            "Accepted",
-            "False",
-            Some("NoMatchingParent"),
-        )
-        .await?;
-        s.route_not_accepted(INFRA, route).await?;
-        s.gateway_zero_routes(INFRA, "same-namespace").await
-    })
+    Box::pin(s.route_rejected(
+        INFRA,
+        "httproute-listener-not-matching-section-name",
+        SAME,
+        "NoMatchingParent",
+        false,
+    ))
 }
 
 fn https_listener(s: &Suite) -> BoxFut<'_> {

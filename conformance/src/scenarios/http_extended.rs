@@ -1035,24 +1035,16 @@ fn listener_port_matching(s: &Suite) -> BoxFut<'_> {
 }
 
 fn section_name_not_matching_port(s: &Suite) -> BoxFut<'_> {
-    Box::pin(async move {
-        let gw = (
+    Box::pin(s.route_rejected(
+        INFRA,
+        "httproute-listener-section-name-not-matching-port",
+        (
             INFRA,
             "gateway-with-one-not-matching-port-and-section-name-route",
-        );
-        let route = "httproute-listener-section-name-not-matching-port";
-        s.route_condition(
-            INFRA,
-            route,
-            gw,
-            "Accepted",
-            "False",
-            Some("NoMatchingParent"),
-        )
-        .await?;
-        s.route_not_accepted(INFRA, route).await?;
-        s.gateway_zero_routes(gw.0, gw.1).await
-    })
+        ),
+        "NoMatchingParent",
+        false,
+    ))
 }
 
 /// The echo backend's `?delay=` outlasts a 500ms timeout (504); `0s` turns the timeout off.

@@ -18,6 +18,31 @@ use super::{LabelSelector, TranslateContext};
 use crate::features::supported_features;
 use crate::status::{Condition, FeatureName, GROUP, GatewayClassStatus, RouteGroupKind};
 
+/// A `LabelSelector` from an optional generated selector type (`matchLabels`,
+/// `matchExpressions`); the Gateway API has one per field that takes a selector.
+macro_rules! label_selector {
+    ($sel:expr) => {{
+        let sel = $sel;
+        LabelSelector {
+            match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
+            match_expressions: sel
+                .and_then(|s| s.match_expressions.as_ref())
+                .map(|es| {
+                    es.iter()
+                        .map(|e| {
+                            (
+                                e.key.clone(),
+                                e.operator.clone(),
+                                e.values.clone().unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }};
+}
+
 /// Route kinds each listener protocol can carry, in the order reported.
 fn kinds_for_protocol(protocol: &str) -> &'static [&'static str] {
     match protocol {
@@ -496,25 +521,8 @@ fn merge_listener_sets<'a>(
             Some(AllowFrom::All) => true,
             Some(AllowFrom::Same) => id.namespace == gw_id.namespace,
             Some(AllowFrom::Selector) => {
-                let sel = allowed_from.and_then(|n| n.selector.as_ref());
-                LabelSelector {
-                    match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
-                    match_expressions: sel
-                        .and_then(|s| s.match_expressions.as_ref())
-                        .map(|es| {
-                            es.iter()
-                                .map(|e| {
-                                    (
-                                        e.key.clone(),
-                                        e.operator.clone(),
-                                        e.values.clone().unwrap_or_default(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }
-                .matches(&snapshot.namespace_labels(&id.namespace))
+                label_selector!(allowed_from.and_then(|n| n.selector.as_ref()))
+                    .matches(&snapshot.namespace_labels(&id.namespace))
             }
             Some(AllowFrom::None) | None => false,
         };
@@ -698,24 +706,7 @@ fn allowed_namespaces(l: &GatewayListeners) -> AllowedNamespaces {
     match ns.and_then(|n| n.from.clone()) {
         Some(From::All) => AllowedNamespaces::All,
         Some(From::Selector) => {
-            let sel = ns.and_then(|n| n.selector.as_ref());
-            AllowedNamespaces::Selector(LabelSelector {
-                match_labels: sel.and_then(|s| s.match_labels.clone()).unwrap_or_default(),
-                match_expressions: sel
-                    .and_then(|s| s.match_expressions.as_ref())
-                    .map(|es| {
-                        es.iter()
-                            .map(|e| {
-                                (
-                                    e.key.clone(),
-                                    e.operator.clone(),
-                                    e.values.clone().unwrap_or_default(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
+            AllowedNamespaces::Selector(label_selector!(ns.and_then(|n| n.selector.as_ref())))
         }
         Some(From::Same) | None => AllowedNamespaces::Same,
     }

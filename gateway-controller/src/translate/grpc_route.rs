@@ -29,7 +29,6 @@ use super::gateway::GatewayModel;
 use super::http_route::{
     BuiltRules, HttpLikeRoute, MatchRank, RouteKind, attach_rules, build_rule,
 };
-use super::tls_route::ParentView;
 use super::{ListenerRoutes, TranslateContext};
 use crate::status::RouteStatus;
 
@@ -65,20 +64,7 @@ pub(crate) fn translate_grpc_route(
         kind: "GRPCRoute",
         meta: &route.metadata,
         hostnames: route.spec.hostnames.clone().unwrap_or_default(),
-        parents: route
-            .spec
-            .parent_refs
-            .iter()
-            .flatten()
-            .map(|p| ParentView {
-                group: p.group.as_deref(),
-                kind: p.kind.as_deref(),
-                name: &p.name,
-                namespace: p.namespace.as_deref(),
-                section_name: p.section_name.as_deref(),
-                port: p.port,
-            })
-            .collect(),
+        parents: parent_views!(route.spec.parent_refs),
     };
     attach_rules(snapshot, ctx, id, &view, built, gateways, listener_routes)
 }

@@ -3,6 +3,25 @@
 //! The same snapshot and context always give a byte-identical `ProxyConfig` and `Statuses`:
 //! iteration is over ordered maps, and nothing here reads a clock, a socket or a file.
 
+/// Every route kind's `spec.parentRefs` (distinct generated types of one shape) as
+/// `tls_route::ParentView`s.
+macro_rules! parent_views {
+    ($refs:expr) => {
+        $refs
+            .iter()
+            .flatten()
+            .map(|p| $crate::translate::tls_route::ParentView {
+                group: p.group.as_deref(),
+                kind: p.kind.as_deref(),
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                section_name: p.section_name.as_deref(),
+                port: p.port,
+            })
+            .collect()
+    };
+}
+
 mod attach;
 mod backend;
 mod backend_tls;
@@ -631,44 +650,32 @@ fn policy_uses(
     http: &BTreeMap<NsName, crate::status::RouteStatus>,
     grpc: &BTreeMap<NsName, crate::status::RouteStatus>,
 ) -> std::collections::BTreeSet<(NsName, NsName, String)> {
-    let http_refs = http.iter().filter_map(|(id, status)| {
-        let route = snapshot.http_routes.get(id)?;
-        let refs = route
-            .spec
-            .rules
-            .iter()
-            .flatten()
-            .flat_map(|r| r.backend_refs.iter().flatten())
-            .map(|b| {
-                (
-                    b.group.as_deref(),
-                    b.kind.as_deref(),
-                    b.namespace.as_deref(),
-                    b.name.as_str(),
-                    b.port,
-                )
-            });
-        Some((id, status, service_refs(&id.namespace, refs)))
-    });
-    let grpc_refs = grpc.iter().filter_map(|(id, status)| {
-        let route = snapshot.grpc_routes.get(id)?;
-        let refs = route
-            .spec
-            .rules
-            .iter()
-            .flatten()
-            .flat_map(|r| r.backend_refs.iter().flatten())
-            .map(|b| {
-                (
-                    b.group.as_deref(),
-                    b.kind.as_deref(),
-                    b.namespace.as_deref(),
-                    b.name.as_str(),
-                    b.port,
-                )
-            });
-        Some((id, status, service_refs(&id.namespace, refs)))
-    });
+    // HTTPRoute and GRPCRoute backendRefs have one shape in two generated types.
+    macro_rules! refs_of {
+        ($routes:expr, $statuses:expr) => {
+            $statuses.iter().filter_map(|(id, status)| {
+                let route = $routes.get(id)?;
+                let refs = route
+                    .spec
+                    .rules
+                    .iter()
+                    .flatten()
+                    .flat_map(|r| r.backend_refs.iter().flatten())
+                    .map(|b| {
+                        (
+                            b.group.as_deref(),
+                            b.kind.as_deref(),
+                            b.namespace.as_deref(),
+                            b.name.as_str(),
+                            b.port,
+                        )
+                    });
+                Some((id, status, service_refs(&id.namespace, refs)))
+            })
+        };
+    }
+    let http_refs = refs_of!(snapshot.http_routes, http);
+    let grpc_refs = refs_of!(snapshot.grpc_routes, grpc);
     let mut uses = std::collections::BTreeSet::new();
     for (id, status, refs) in http_refs.chain(grpc_refs) {
         let gateways: Vec<NsName> = status

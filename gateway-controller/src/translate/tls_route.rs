@@ -53,20 +53,7 @@ macro_rules! translate_l4_kind {
             let view = L4Route {
                 kind: $kind,
                 hostnames: ($hostnames)(route),
-                parents: route
-                    .spec
-                    .parent_refs
-                    .iter()
-                    .flatten()
-                    .map(|p| ParentView {
-                        group: p.group.as_deref(),
-                        kind: p.kind.as_deref(),
-                        name: &p.name,
-                        namespace: p.namespace.as_deref(),
-                        section_name: p.section_name.as_deref(),
-                        port: p.port,
-                    })
-                    .collect(),
+                parents: parent_views!(route.spec.parent_refs),
                 backends: route
                     .spec
                     .rules

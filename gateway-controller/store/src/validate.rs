@@ -306,18 +306,7 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
             let mut seen = HashSet::new();
             for (hi, h) in m.headers.iter().flatten().enumerate() {
                 let hf = format!("{mf}.headers[{hi}]");
-                if !HEADER_NAME.is_match(&h.name) {
-                    errs.push(err(
-                        format!("{hf}.name"),
-                        format!("{:?} is not a valid header name", h.name),
-                    ));
-                }
-                if !seen.insert(h.name.to_ascii_lowercase()) {
-                    errs.push(err(
-                        format!("{hf}.name"),
-                        "header match names must be unique (case-insensitive)",
-                    ));
-                }
+                check_header_match_name(errs, &hf, &h.name, &mut seen);
                 if matches!(h.r#type, Some(gateway_api::experimental::httproutes::HttpRouteRulesMatchesHeadersType::RegularExpression))
                     && let Err(e) = Regex::new(&h.value) {
                         errs.push(err(format!("{hf}.value"), format!("regular expression does not compile: {}", first_line(&e.to_string()))));
@@ -342,24 +331,14 @@ fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
         validate_filters(errs, &format!("{rf}.filters"), filters, has_prefix_match);
         for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
             let bf = format!("{rf}.backendRefs[{bi}]");
-            if let Some(w) = b.weight
-                && !(0..=1_000_000).contains(&w)
-            {
-                errs.push(err(
-                    format!("{bf}.weight"),
-                    format!("{w} is out of range 0-1000000"),
-                ));
-            }
-            let is_service = b.group.as_deref().unwrap_or("").is_empty()
-                && b.kind.as_deref().unwrap_or("Service") == "Service";
-            match b.port {
-                Some(p) => check_port(errs, &format!("{bf}.port"), p),
-                None if is_service => errs.push(err(
-                    format!("{bf}.port"),
-                    "port is required when kind is Service",
-                )),
-                None => {}
-            }
+            check_backend_ref(
+                errs,
+                &bf,
+                b.weight,
+                b.group.as_deref(),
+                b.kind.as_deref(),
+                b.port,
+            );
             if let Some(fs) = &b.filters {
                 // Backend filters have the same schema as rule filters.
                 match serde_json::to_value(fs)
@@ -501,18 +480,7 @@ fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<Fi
             let mut seen = HashSet::new();
             for (hi, h) in m.headers.iter().flatten().enumerate() {
                 let hf = format!("{mf}.headers[{hi}]");
-                if !HEADER_NAME.is_match(&h.name) {
-                    errs.push(err(
-                        format!("{hf}.name"),
-                        format!("{:?} is not a valid header name", h.name),
-                    ));
-                }
-                if !seen.insert(h.name.to_ascii_lowercase()) {
-                    errs.push(err(
-                        format!("{hf}.name"),
-                        "header match names must be unique (case-insensitive)",
-                    ));
-                }
+                check_header_match_name(errs, &hf, &h.name, &mut seen);
             }
         }
         // Filters have HTTPRoute's schema for the types GRPCRoute allows.
@@ -529,24 +497,14 @@ fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<Fi
         }
         for (bi, b) in rule.backend_refs.iter().flatten().enumerate() {
             let bf = format!("{rf}.backendRefs[{bi}]");
-            if let Some(w) = b.weight
-                && !(0..=1_000_000).contains(&w)
-            {
-                errs.push(err(
-                    format!("{bf}.weight"),
-                    format!("{w} is out of range 0-1000000"),
-                ));
-            }
-            let is_service = b.group.as_deref().unwrap_or("").is_empty()
-                && b.kind.as_deref().unwrap_or("Service") == "Service";
-            match b.port {
-                Some(p) => check_port(errs, &format!("{bf}.port"), p),
-                None if is_service => errs.push(err(
-                    format!("{bf}.port"),
-                    "port is required when kind is Service",
-                )),
-                None => {}
-            }
+            check_backend_ref(
+                errs,
+                &bf,
+                b.weight,
+                b.group.as_deref(),
+                b.kind.as_deref(),
+                b.port,
+            );
             match serde_json::to_value(&b.filters)
                 .and_then(serde_json::from_value::<Option<Vec<HttpRouteRulesFilters>>>)
             {
@@ -559,6 +517,56 @@ fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<Fi
                 Err(e) => errs.push(err(format!("{bf}.filters"), e.to_string())),
             }
         }
+    }
+}
+
+/// A backendRef's weight (0 to 1,000,000) and port (required for a Service), CEL rules shared
+/// by every route kind.
+fn check_backend_ref(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    weight: Option<i32>,
+    group: Option<&str>,
+    kind: Option<&str>,
+    port: Option<i32>,
+) {
+    if let Some(w) = weight
+        && !(0..=1_000_000).contains(&w)
+    {
+        errs.push(err(
+            format!("{field}.weight"),
+            format!("{w} is out of range 0-1000000"),
+        ));
+    }
+    let is_service = group.unwrap_or("").is_empty() && kind.unwrap_or("Service") == "Service";
+    match port {
+        Some(p) => check_port(errs, &format!("{field}.port"), p),
+        None if is_service => errs.push(err(
+            format!("{field}.port"),
+            "port is required when kind is Service",
+        )),
+        None => {}
+    }
+}
+
+/// A header match's name: a valid HTTP token, unique (case-insensitive) within the match.
+fn check_header_match_name(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    name: &str,
+    seen: &mut HashSet<String>,
+) {
+    if !HEADER_NAME.is_match(name) {
+        errs.push(err(
+            format!("{field}.name"),
+            format!("{name:?} is not a valid header name"),
+        ));
+    }
+    if !seen.insert(name.to_ascii_lowercase()) {
+        errs.push(err(
+            format!("{field}.name"),
+            "header match names must be unique (case-insensitive)",
+        ));
     }
 }
 
