@@ -120,6 +120,21 @@ impl Metrics {
             .inc();
     }
 
+    /// The handles of one route's series, for `RouteMetrics::observe` without a label lookup.
+    pub fn route(&self, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            route: route.to_owned(),
+            latency: self
+                .latency
+                .get_or_create(&RouteLabels {
+                    route: route.to_owned(),
+                })
+                .clone(),
+            requests: self.requests.clone(),
+            codes: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn observe(&self, route: Option<&str>, status: StatusCode, elapsed: Duration) {
         let route = route.unwrap_or(NO_ROUTE).to_owned();
         self.latency
@@ -133,6 +148,39 @@ impl Metrics {
                 code: status.as_u16(),
             })
             .inc();
+    }
+}
+
+/// One route's series, cached in its compiled route: a request records its latency and status
+/// with atomic updates and a short scan of the codes seen, no label allocation or map lookup.
+pub struct RouteMetrics {
+    route: String,
+    latency: Histogram,
+    requests: Family<RequestLabels, Counter>,
+    codes: std::sync::Mutex<Vec<(u16, Counter)>>,
+}
+
+impl RouteMetrics {
+    pub fn observe(&self, status: StatusCode, elapsed: Duration) {
+        self.latency.observe(elapsed.as_secs_f64());
+        let code = status.as_u16();
+        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        match codes.iter().find(|(c, _)| *c == code) {
+            Some((_, counter)) => {
+                counter.inc();
+            }
+            None => {
+                let counter = self
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        route: self.route.clone(),
+                        code,
+                    })
+                    .clone();
+                counter.inc();
+                codes.push((code, counter));
+            }
+        }
     }
 }
 

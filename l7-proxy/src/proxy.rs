@@ -62,8 +62,8 @@ pub struct Proxy {
 }
 
 /// Where a request ended up, for metrics.
-struct Outcome {
-    route: Option<Arc<str>>,
+struct Outcome<'t> {
+    route: Option<&'t CompiledRoute>,
     response: Response<ProxyBody>,
     /// The proxy answered this error itself (no route, no backend, upstream failure): the
     /// reason, which a gRPC client gets as `grpc-message`.
@@ -100,21 +100,26 @@ impl Proxy {
         let grpc = is_grpc(req.headers());
         let out = self.route(&table, down, req, start).await;
         let status = out.response.status();
-        self.metrics
-            .observe(out.route.as_deref(), status, start.elapsed());
+        match out.route {
+            Some(r) => r
+                .metrics
+                .get_or_init(|| self.metrics.route(&r.name))
+                .observe(status, start.elapsed()),
+            None => self.metrics.observe(None, status, start.elapsed()),
+        }
         match out.error {
             Some(message) if grpc => grpc_error(status, message),
             _ => out.response,
         }
     }
 
-    async fn route(
+    async fn route<'t>(
         &self,
-        table: &RouteTable,
+        table: &'t RouteTable,
         down: &Downstream,
         mut req: Request<Incoming>,
         start: Instant,
-    ) -> Outcome {
+    ) -> Outcome<'t> {
         let Some(host) = request_host(&req) else {
             return local(None, StatusCode::BAD_REQUEST, "missing Host");
         };
@@ -135,7 +140,7 @@ impl Proxy {
         let Some(route) = match_route(routes, &req) else {
             return local(None, StatusCode::NOT_FOUND, "no route");
         };
-        let name = Some(route.name.clone());
+        let name = Some(route);
         let mut effects = Effects::default();
         if let Some(redirect) =
             request_filters(route, &route.filters, down, &host, &mut req, &mut effects)
@@ -716,7 +721,11 @@ async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upg
     }
 }
 
-fn local(route: Option<Arc<str>>, status: StatusCode, body: &'static str) -> Outcome {
+fn local<'t>(
+    route: Option<&'t CompiledRoute>,
+    status: StatusCode,
+    body: &'static str,
+) -> Outcome<'t> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(
         body.as_bytes(),
     ))));

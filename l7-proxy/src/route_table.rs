@@ -128,6 +128,8 @@ pub struct CompiledRoute {
     pub timeouts: config::Timeouts,
     pub retry: Option<config::Retry>,
     pub session: Option<config::SessionPersistence>,
+    /// The route's metric series, made on its first request.
+    pub metrics: std::sync::OnceLock<crate::metrics::RouteMetrics>,
 }
 
 enum CompiledPath {
@@ -623,6 +625,7 @@ fn compile_route(
         timeouts: r.timeouts,
         retry: r.retry.clone(),
         session: r.session.clone(),
+        metrics: std::sync::OnceLock::new(),
     })
 }
 
