@@ -226,19 +226,10 @@ pub async fn serve_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     id: Arc<EchoIdentity>,
 ) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let (id, acceptor) = (id.clone(), acceptor.clone());
-        tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(stream).await else {
-                return;
-            };
-            let seen = crate::tls_seen(tls.get_ref().1);
-            serve_connection(tls, id, Some(Arc::new(seen))).await;
-        });
-    }
+    crate::accept_tls(listener, acceptor, id, |tls, id, seen| {
+        serve_connection(tls, id, Some(seen))
+    })
+    .await
 }
 
 /// A gRPC echo client over an established channel: calls `method` (`Echo`, `EchoTwo`,

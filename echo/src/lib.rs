@@ -120,17 +120,40 @@ pub async fn serve_tls(
     acceptor: tokio_rustls::TlsAcceptor,
     id: Arc<EchoIdentity>,
 ) {
+    accept_tls(listener, acceptor, id, |tls, id, seen| {
+        serve_io(TokioIo::new(tls), id, Some(seen))
+    })
+    .await
+}
+
+/// Accepts TLS connections forever and hands each, with what it saw of TLS, to `serve`.
+pub(crate) async fn accept_tls<F, Fut>(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    id: Arc<EchoIdentity>,
+    serve: F,
+) where
+    F: Fn(
+            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+            Arc<EchoIdentity>,
+            Arc<TlsSeen>,
+        ) -> Fut
+        + Clone
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (id, acceptor) = (id.clone(), acceptor.clone());
+        let (id, acceptor, serve) = (id.clone(), acceptor.clone(), serve.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let seen = tls_seen(tls.get_ref().1);
-            serve_io(TokioIo::new(tls), id, Some(Arc::new(seen))).await;
+            let seen = Arc::new(tls_seen(tls.get_ref().1));
+            serve(tls, id, seen).await;
         });
     }
 }

@@ -73,6 +73,9 @@ pub enum Outcome {
 
 pub struct Balancer {
     pub endpoints: Vec<SocketAddr>,
+    /// `addr_hash` of each endpoint, computed once: rendezvous scores and session tokens use it
+    /// on every request.
+    hashes: Vec<u64>,
     states: Vec<EndpointState>,
     policy: LoadBalancing,
     next: AtomicUsize,
@@ -83,8 +86,10 @@ pub struct Balancer {
 impl Balancer {
     pub fn new(endpoints: Vec<SocketAddr>, policy: LoadBalancing) -> Self {
         let states = endpoints.iter().map(|_| EndpointState::default()).collect();
+        let hashes = endpoints.iter().map(|a| addr_hash(*a)).collect();
         Balancer {
             endpoints,
+            hashes,
             states,
             policy,
             next: AtomicUsize::new(0),
@@ -134,7 +139,7 @@ impl Balancer {
             LoadBalancing::ConsistentHash { .. } => match key {
                 Some(k) => (0..n)
                     .filter(|&i| usable(i))
-                    .max_by_key(|&i| mix(k ^ addr_hash(self.endpoints[i])))
+                    .max_by_key(|&i| mix(k ^ self.hashes[i]))
                     .unwrap_or(0),
                 None => nth(rand::random_range(0..count)),
             },
@@ -158,6 +163,14 @@ impl Balancer {
             addr: self.endpoints[i],
             state,
         })
+    }
+
+    /// The endpoint whose `addr_hash` is `h` (a session token names its endpoint so).
+    pub fn endpoint_by_hash(&self, h: u64) -> Option<SocketAddr> {
+        self.hashes
+            .iter()
+            .position(|x| *x == h)
+            .map(|i| self.endpoints[i])
     }
 
     /// The endpoint `addr`, if present and not ejected (session persistence asks for one by
@@ -219,7 +232,10 @@ impl Balancer {
 /// The consistent-hash key of a request for `on`, or `None` when the request lacks it.
 pub fn hash_key(on: &HashOn, headers: &http::HeaderMap, peer: SocketAddr) -> Option<u64> {
     match on {
-        HashOn::SourceIp => Some(bytes_hash(peer.ip().to_string().as_bytes())),
+        HashOn::SourceIp => Some(match peer.ip() {
+            std::net::IpAddr::V4(ip) => bytes_hash(&ip.octets()),
+            std::net::IpAddr::V6(ip) => bytes_hash(&ip.octets()),
+        }),
         HashOn::Header(name) => headers
             .get_all(name.as_str())
             .iter()

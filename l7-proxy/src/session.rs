@@ -60,11 +60,7 @@ pub fn find<'t>(
         return None;
     }
     backends.entries().find_map(|b| match &b.target {
-        CompiledTarget::Cluster(c) => c
-            .endpoints()
-            .iter()
-            .find(|a| addr_hash(**a) == h)
-            .map(|a| (b, *a, started)),
+        CompiledTarget::Cluster(c) => c.balancer.endpoint_by_hash(h).map(|a| (b, a, started)),
         CompiledTarget::Invalid { .. } => None,
     })
 }

@@ -329,150 +329,148 @@ fn model_listener<'a>(
     conflict: Option<Conflict>,
     generation: i64,
 ) -> ListenerModel<'a> {
-    {
-        let mut conds = Vec::new();
-        let supported = kinds_for_protocol(&l.protocol);
-        let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(&l, supported);
-        let protocol_ok = !supported.is_empty();
-        let accepted = if !protocol_ok {
-            Condition::new(
-                "Accepted",
-                false,
-                "UnsupportedProtocol",
-                format!(
-                    "protocol {} is not supported by weir yet; supported: HTTP, HTTPS, TLS, TCP, UDP",
-                    l.protocol
-                ),
-                generation,
-            )
-        } else if let Some(Conflict::Shared(msg)) = &conflict {
-            // The spec's Accepted reasons have no ProtocolConflict; PortUnavailable ("the
-            // listener requests a port that cannot be used on the Gateway") is the closest.
-            // Conflicted=True/ProtocolConflict below carries the precise cause.
-            Condition::new(
-                "Accepted",
-                false,
-                "PortUnavailable",
-                msg.clone(),
-                generation,
-            )
-        } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
-            Condition::new("Accepted", false, reason, msg.clone(), generation)
-        } else {
-            Condition::new(
-                "Accepted",
-                true,
-                "Accepted",
-                "Listener is accepted",
-                generation,
-            )
-        };
-        let passthrough = matches!(
-            l.tls.as_ref().and_then(|t| t.mode.clone()),
-            Some(TlsMode::Passthrough)
-        );
-        let (protocol, host_mode, certs) = match (l.protocol.as_str(), passthrough) {
-            ("HTTPS", _) => (
-                ListenerProtocol::Https,
-                HostMode::Http,
-                Some(resolve_certificates(snapshot, ctx, owner, &l)),
+    let mut conds = Vec::new();
+    let supported = kinds_for_protocol(&l.protocol);
+    let (supported_kinds, kinds_ok, kinds_msg) = allowed_kinds(&l, supported);
+    let protocol_ok = !supported.is_empty();
+    let accepted = if !protocol_ok {
+        Condition::new(
+            "Accepted",
+            false,
+            "UnsupportedProtocol",
+            format!(
+                "protocol {} is not supported by weir yet; supported: HTTP, HTTPS, TLS, TCP, UDP",
+                l.protocol
             ),
-            ("TLS", true) => (ListenerProtocol::Https, HostMode::TlsPassthrough, None),
-            ("TLS", false) => (
-                ListenerProtocol::Https,
-                HostMode::TlsTerminate,
-                Some(resolve_certificates(snapshot, ctx, owner, &l)),
-            ),
-            ("TCP", _) => (ListenerProtocol::Tcp, HostMode::Tcp, None),
-            ("UDP", _) => (ListenerProtocol::Udp, HostMode::Udp, None),
-            _ => (ListenerProtocol::Http, HostMode::Http, None),
-        };
-        let resolved = match &certs {
-            Some(c) if c.problem.is_some() => {
-                let (reason, msg) = c.problem.clone().unwrap_or_default();
-                Condition::new("ResolvedRefs", false, reason, msg, generation)
-            }
-            _ if !kinds_ok => Condition::new(
-                "ResolvedRefs",
-                false,
-                "InvalidRouteKinds",
-                kinds_msg,
-                generation,
-            ),
-            _ => Condition::new(
-                "ResolvedRefs",
-                true,
-                "ResolvedRefs",
-                "All references are resolved",
-                generation,
-            ),
-        };
-        let has_certs = certs.as_ref().is_none_or(|c| !c.loaded.is_empty());
-        let conflicted = match &conflict {
-            Some(Conflict::Shared(msg)) => Condition::new(
-                "Conflicted",
-                true,
-                "ProtocolConflict",
-                msg.clone(),
-                generation,
-            ),
-            Some(Conflict::Lost(reason, msg)) => {
-                Condition::new("Conflicted", true, reason, msg.clone(), generation)
-            }
-            None => Condition::new(
-                "Conflicted",
-                false,
-                "NoConflicts",
-                "No conflicts",
-                generation,
-            ),
-        };
-        let serving =
-            accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty() && has_certs;
-        let programmed = if serving {
-            let warning = certs
-                .as_ref()
-                .map(|c| c.warnings.join("; "))
-                .filter(|w| !w.is_empty());
-            let msg = match warning {
-                Some(w) => format!("Listener is programmed; warning: {w}"),
-                None => "Listener is programmed".into(),
-            };
-            Condition::new("Programmed", true, "Programmed", msg, generation)
-        } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
-            Condition::new("Programmed", false, reason, msg.clone(), generation)
-        } else if !has_certs {
-            Condition::new(
-                "Programmed",
-                false,
-                "Invalid",
-                "no valid certificate: see ResolvedRefs",
-                generation,
-            )
-        } else {
-            Condition::new(
-                "Programmed",
-                false,
-                "Invalid",
-                "Listener is not served: see its other conditions",
-                generation,
-            )
-        };
-        conds.extend([accepted, programmed, resolved, conflicted]);
-        let namespaces = allowed_namespaces(&l);
-        ListenerModel {
-            spec: l,
-            owner: owner.index,
-            owner_ns: owner.namespace.to_owned(),
-            supported_kinds: if protocol_ok { supported_kinds } else { vec![] },
-            namespaces,
-            conditions: conds,
-            serving,
-            protocol,
-            host_mode,
-            certificates: certs.map(|c| c.loaded).unwrap_or_default(),
-            attached_routes: 0,
+            generation,
+        )
+    } else if let Some(Conflict::Shared(msg)) = &conflict {
+        // The spec's Accepted reasons have no ProtocolConflict; PortUnavailable ("the
+        // listener requests a port that cannot be used on the Gateway") is the closest.
+        // Conflicted=True/ProtocolConflict below carries the precise cause.
+        Condition::new(
+            "Accepted",
+            false,
+            "PortUnavailable",
+            msg.clone(),
+            generation,
+        )
+    } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
+        Condition::new("Accepted", false, reason, msg.clone(), generation)
+    } else {
+        Condition::new(
+            "Accepted",
+            true,
+            "Accepted",
+            "Listener is accepted",
+            generation,
+        )
+    };
+    let passthrough = matches!(
+        l.tls.as_ref().and_then(|t| t.mode.clone()),
+        Some(TlsMode::Passthrough)
+    );
+    let (protocol, host_mode, certs) = match (l.protocol.as_str(), passthrough) {
+        ("HTTPS", _) => (
+            ListenerProtocol::Https,
+            HostMode::Http,
+            Some(resolve_certificates(snapshot, ctx, owner, &l)),
+        ),
+        ("TLS", true) => (ListenerProtocol::Https, HostMode::TlsPassthrough, None),
+        ("TLS", false) => (
+            ListenerProtocol::Https,
+            HostMode::TlsTerminate,
+            Some(resolve_certificates(snapshot, ctx, owner, &l)),
+        ),
+        ("TCP", _) => (ListenerProtocol::Tcp, HostMode::Tcp, None),
+        ("UDP", _) => (ListenerProtocol::Udp, HostMode::Udp, None),
+        _ => (ListenerProtocol::Http, HostMode::Http, None),
+    };
+    let resolved = match &certs {
+        Some(c) if c.problem.is_some() => {
+            let (reason, msg) = c.problem.clone().unwrap_or_default();
+            Condition::new("ResolvedRefs", false, reason, msg, generation)
         }
+        _ if !kinds_ok => Condition::new(
+            "ResolvedRefs",
+            false,
+            "InvalidRouteKinds",
+            kinds_msg,
+            generation,
+        ),
+        _ => Condition::new(
+            "ResolvedRefs",
+            true,
+            "ResolvedRefs",
+            "All references are resolved",
+            generation,
+        ),
+    };
+    let has_certs = certs.as_ref().is_none_or(|c| !c.loaded.is_empty());
+    let conflicted = match &conflict {
+        Some(Conflict::Shared(msg)) => Condition::new(
+            "Conflicted",
+            true,
+            "ProtocolConflict",
+            msg.clone(),
+            generation,
+        ),
+        Some(Conflict::Lost(reason, msg)) => {
+            Condition::new("Conflicted", true, reason, msg.clone(), generation)
+        }
+        None => Condition::new(
+            "Conflicted",
+            false,
+            "NoConflicts",
+            "No conflicts",
+            generation,
+        ),
+    };
+    let serving =
+        accepted.is_true() && conflict.is_none() && !supported_kinds.is_empty() && has_certs;
+    let programmed = if serving {
+        let warning = certs
+            .as_ref()
+            .map(|c| c.warnings.join("; "))
+            .filter(|w| !w.is_empty());
+        let msg = match warning {
+            Some(w) => format!("Listener is programmed; warning: {w}"),
+            None => "Listener is programmed".into(),
+        };
+        Condition::new("Programmed", true, "Programmed", msg, generation)
+    } else if let Some(Conflict::Lost(reason, msg)) = &conflict {
+        Condition::new("Programmed", false, reason, msg.clone(), generation)
+    } else if !has_certs {
+        Condition::new(
+            "Programmed",
+            false,
+            "Invalid",
+            "no valid certificate: see ResolvedRefs",
+            generation,
+        )
+    } else {
+        Condition::new(
+            "Programmed",
+            false,
+            "Invalid",
+            "Listener is not served: see its other conditions",
+            generation,
+        )
+    };
+    conds.extend([accepted, programmed, resolved, conflicted]);
+    let namespaces = allowed_namespaces(&l);
+    ListenerModel {
+        spec: l,
+        owner: owner.index,
+        owner_ns: owner.namespace.to_owned(),
+        supported_kinds: if protocol_ok { supported_kinds } else { vec![] },
+        namespaces,
+        conditions: conds,
+        serving,
+        protocol,
+        host_mode,
+        certificates: certs.map(|c| c.loaded).unwrap_or_default(),
+        attached_routes: 0,
     }
 }
 

@@ -97,14 +97,10 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<(RouteMatch, MatchRank), S
                 (true, None, None) | (false, None, None) => PathMatch::Prefix("/".into()),
                 (true, s, m) => {
                     for (field, re) in [("service", s), ("method", m)] {
-                        if let Some(re) = re
-                            && let Err(e) = regex::Regex::new(re)
-                        {
-                            let e = e.to_string();
-                            let first = e.lines().find(|l| l.contains("error:")).unwrap_or(&e);
+                        if let Some(why) = re.and_then(regex_error) {
                             return Err(format!(
-                                "method.{field} {re:?} is not a valid regular expression: {}",
-                                first.trim()
+                                "method.{field} {:?} is not a valid regular expression: {why}",
+                                re.unwrap_or_default()
                             ));
                         }
                     }
@@ -127,13 +123,10 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<(RouteMatch, MatchRank), S
         }
         let value = match h.r#type {
             Some(GrpcRouteRulesMatchesHeadersType::RegularExpression) => {
-                if let Err(e) = regex::Regex::new(&h.value) {
-                    let e = e.to_string();
-                    let first = e.lines().find(|l| l.contains("error:")).unwrap_or(&e);
+                if let Some(why) = regex_error(&h.value) {
                     return Err(format!(
-                        "header {name} value {:?} is not a valid regular expression: {}",
-                        h.value,
-                        first.trim()
+                        "header {name} value {:?} is not a valid regular expression: {why}",
+                        h.value
                     ));
                 }
                 StringMatch::Regex(h.value.clone())
@@ -158,4 +151,11 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<(RouteMatch, MatchRank), S
         },
         rank,
     ))
+}
+
+/// Why `re` does not compile (the `error:` line of the regex crate's message), or `None`.
+fn regex_error(re: &str) -> Option<String> {
+    let e = regex::Regex::new(re).err()?.to_string();
+    let line = e.lines().find(|l| l.contains("error:")).unwrap_or(&e);
+    Some(line.trim().to_owned())
 }

@@ -151,6 +151,8 @@ pub(crate) fn attach_rules(
     let generation = route.meta.generation.unwrap_or(0);
     let created = route.meta.creation_timestamp.as_ref().map(|t| t.0);
     let rule_count: usize = rules.iter().map(|(_, r)| r.matches.len()).sum();
+    // Claims only matter where both kinds exist (`resolve_kind_conflicts`).
+    let track_claims = !snapshot.http_routes.is_empty() && !snapshot.grpc_routes.is_empty();
     let resolved_refs = match unresolved.first() {
         None => Condition::new(
             "ResolvedRefs",
@@ -204,13 +206,15 @@ pub(crate) fn attach_rules(
             &mut attached,
             |li, hosts| {
                 let lr = listener_routes.entry((gi, li)).or_default();
-                lr.claims.push(super::Claim {
-                    kind: route.kind,
-                    id: id.clone(),
-                    created,
-                    hosts: hosts.to_vec(),
-                    parent: parent_index,
-                });
+                if track_claims {
+                    lr.claims.push(super::Claim {
+                        kind: route.kind,
+                        id: id.clone(),
+                        created,
+                        hosts: hosts.to_vec(),
+                        parent: parent_index,
+                    });
+                }
                 for h in hosts {
                     // Most virtual hosts hold one route: no spare capacity for 10k of them.
                     let vhost = lr

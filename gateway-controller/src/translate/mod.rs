@@ -146,13 +146,7 @@ fn resolve_kind_conflicts(
 ) {
     // (kind, route, parent) → (listeners lost, the winner's name)
     let mut lost: BTreeMap<(&'static str, NsName, usize), (usize, String)> = BTreeMap::new();
-    let mut attached: BTreeMap<(&'static str, NsName, usize), usize> = BTreeMap::new();
     for (&(gi, li), lr) in listener_routes.iter_mut() {
-        for c in &lr.claims {
-            *attached
-                .entry((c.kind, c.id.clone(), c.parent))
-                .or_default() += 1;
-        }
         let mut losers: Vec<(&'static str, NsName, usize, String)> = Vec::new();
         let (https, grpcs): (Vec<&Claim>, Vec<&Claim>) =
             lr.claims.iter().partition(|c| c.kind == "HTTPRoute");
@@ -187,6 +181,17 @@ fn resolve_kind_conflicts(
             l.attached_routes -= 1;
             let e = lost.entry((kind, id, parent)).or_insert((0, winner));
             e.0 += 1;
+        }
+    }
+    if lost.is_empty() {
+        return;
+    }
+    // How many listeners each losing parentRef attached to (counted only when a route lost).
+    let mut attached: BTreeMap<(&'static str, NsName, usize), usize> = BTreeMap::new();
+    for c in listener_routes.values().flat_map(|lr| &lr.claims) {
+        let key = (c.kind, c.id.clone(), c.parent);
+        if lost.contains_key(&key) {
+            *attached.entry(key).or_default() += 1;
         }
     }
     for ((kind, id, parent), (n, winner)) in lost {

@@ -232,45 +232,29 @@ fn validate_gateway(gw: &Gateway, errs: &mut Vec<FieldError>) {
 }
 
 fn validate_http_route(r: &HttpRoute, errs: &mut Vec<FieldError>) {
-    let hostnames = r.spec.hostnames.as_deref().unwrap_or_default();
-    if hostnames.len() > 16 {
-        errs.push(err("spec.hostnames", "at most 16 hostnames"));
-    }
-    for (i, h) in hostnames.iter().enumerate() {
-        check_hostname(errs, &format!("spec.hostnames[{i}]"), h);
-    }
-    let parents = r.spec.parent_refs.as_deref().unwrap_or_default();
-    if parents.len() > 32 {
-        errs.push(err("spec.parentRefs", "at most 32 parentRefs"));
-    }
-    for (i, p) in parents.iter().enumerate() {
-        if let Some(port) = p.port {
-            check_port(errs, &format!("spec.parentRefs[{i}].port"), port);
-        }
-        if let Some(s) = &p.section_name {
-            check_section_name(errs, &format!("spec.parentRefs[{i}].sectionName"), s);
-        }
-    }
     let rules = r.spec.rules.as_deref().unwrap_or_default();
-    if rules.len() > 16 {
-        errs.push(err("spec.rules", "at most 16 rules"));
-    }
+    check_route_spec(
+        errs,
+        r.spec.hostnames.as_deref().unwrap_or_default(),
+        r.spec
+            .parent_refs
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| (p.port, p.section_name.as_deref())),
+        rules.len(),
+    );
     let mut rule_names = HashSet::new();
     for (ri, rule) in rules.iter().enumerate() {
         let rf = format!("spec.rules[{ri}]");
-        if let Some(n) = &rule.name {
-            check_section_name(errs, &format!("{rf}.name"), n);
-            if !rule_names.insert(n.as_str()) {
-                errs.push(err(
-                    format!("{rf}.name"),
-                    "rule name must be unique within the route",
-                ));
-            }
-        }
         let matches = rule.matches.as_deref().unwrap_or_default();
-        if matches.len() > 64 {
-            errs.push(err(format!("{rf}.matches"), "at most 64 matches"));
-        }
+        check_rule(
+            errs,
+            &rf,
+            rule.name.as_deref(),
+            matches.len(),
+            &mut rule_names,
+        );
         let mut has_prefix_match = matches.is_empty();
         for (mi, m) in matches.iter().enumerate() {
             let mf = format!("{rf}.matches[{mi}]");
@@ -404,25 +388,18 @@ static GRPC_METHOD: LazyLock<Regex> =
 /// server does not, so translate reports them in the route's status.
 fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<FieldError>) {
     use gateway_api::grpcroutes::GrpcRouteRulesMatchesMethodType as MT;
-    let hostnames = r.spec.hostnames.as_deref().unwrap_or_default();
-    if hostnames.len() > 16 {
-        errs.push(err("spec.hostnames", "at most 16 hostnames"));
-    }
-    for (i, h) in hostnames.iter().enumerate() {
-        check_hostname(errs, &format!("spec.hostnames[{i}]"), h);
-    }
-    for (i, p) in r.spec.parent_refs.iter().flatten().enumerate() {
-        if let Some(port) = p.port {
-            check_port(errs, &format!("spec.parentRefs[{i}].port"), port);
-        }
-        if let Some(s) = &p.section_name {
-            check_section_name(errs, &format!("spec.parentRefs[{i}].sectionName"), s);
-        }
-    }
     let rules = r.spec.rules.as_deref().unwrap_or_default();
-    if rules.len() > 16 {
-        errs.push(err("spec.rules", "at most 16 rules"));
-    }
+    check_route_spec(
+        errs,
+        r.spec.hostnames.as_deref().unwrap_or_default(),
+        r.spec
+            .parent_refs
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| (p.port, p.section_name.as_deref())),
+        rules.len(),
+    );
     let total: usize = rules
         .iter()
         .map(|r| r.matches.as_ref().map_or(0, Vec::len))
@@ -436,19 +413,14 @@ fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<Fi
     let mut rule_names = HashSet::new();
     for (ri, rule) in rules.iter().enumerate() {
         let rf = format!("spec.rules[{ri}]");
-        if let Some(n) = &rule.name {
-            check_section_name(errs, &format!("{rf}.name"), n);
-            if !rule_names.insert(n.as_str()) {
-                errs.push(err(
-                    format!("{rf}.name"),
-                    "rule name must be unique within the route",
-                ));
-            }
-        }
         let matches = rule.matches.as_deref().unwrap_or_default();
-        if matches.len() > 64 {
-            errs.push(err(format!("{rf}.matches"), "at most 64 matches"));
-        }
+        check_rule(
+            errs,
+            &rf,
+            rule.name.as_deref(),
+            matches.len(),
+            &mut rule_names,
+        );
         for (mi, m) in matches.iter().enumerate() {
             let mf = format!("{rf}.matches[{mi}]");
             if let Some(mm) = &m.method {
@@ -517,6 +489,58 @@ fn validate_grpc_route(r: &gateway_api::grpcroutes::GrpcRoute, errs: &mut Vec<Fi
                 Err(e) => errs.push(err(format!("{bf}.filters"), e.to_string())),
             }
         }
+    }
+}
+
+/// What HTTPRoute and GRPCRoute share above the rules: at most 16 valid hostnames, at most 32
+/// parentRefs with valid ports and sectionNames, at most 16 rules.
+fn check_route_spec<'a>(
+    errs: &mut Vec<FieldError>,
+    hostnames: &[String],
+    parents: impl ExactSizeIterator<Item = (Option<i32>, Option<&'a str>)>,
+    rules: usize,
+) {
+    if hostnames.len() > 16 {
+        errs.push(err("spec.hostnames", "at most 16 hostnames"));
+    }
+    for (i, h) in hostnames.iter().enumerate() {
+        check_hostname(errs, &format!("spec.hostnames[{i}]"), h);
+    }
+    if parents.len() > 32 {
+        errs.push(err("spec.parentRefs", "at most 32 parentRefs"));
+    }
+    for (i, (port, section)) in parents.enumerate() {
+        if let Some(port) = port {
+            check_port(errs, &format!("spec.parentRefs[{i}].port"), port);
+        }
+        if let Some(s) = section {
+            check_section_name(errs, &format!("spec.parentRefs[{i}].sectionName"), s);
+        }
+    }
+    if rules > 16 {
+        errs.push(err("spec.rules", "at most 16 rules"));
+    }
+}
+
+/// A rule's name (valid, unique within the route) and its number of matches (at most 64).
+fn check_rule<'a>(
+    errs: &mut Vec<FieldError>,
+    field: &str,
+    name: Option<&'a str>,
+    matches: usize,
+    names: &mut HashSet<&'a str>,
+) {
+    if let Some(n) = name {
+        check_section_name(errs, &format!("{field}.name"), n);
+        if !names.insert(n) {
+            errs.push(err(
+                format!("{field}.name"),
+                "rule name must be unique within the route",
+            ));
+        }
+    }
+    if matches > 64 {
+        errs.push(err(format!("{field}.matches"), "at most 64 matches"));
     }
 }
 
